@@ -1,0 +1,1 @@
+"""Everything outside the domain: persistence settings, CLI, logging, import, demo data."""

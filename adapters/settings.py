@@ -1,0 +1,19 @@
+"""Settings from the environment (``PINGJING_*``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults of a single-machine county install."""
+
+    model_config = SettingsConfigDict(env_prefix="PINGJING_", extra="ignore")
+
+    #: Where the events live; see :mod:`adapters.store`.
+    database: str | None = None
+    #: ``auto``: readable on a terminal, JSON otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

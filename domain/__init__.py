@@ -1,0 +1,1 @@
+"""pingjing domain: aggregates, events, policies and the application (no infrastructure)."""

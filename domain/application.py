@@ -1,0 +1,322 @@
+"""The pingjing application: one method per use case, on top of the event store.
+
+A use case is: check the role, load through a unit of work, let the aggregates decide,
+save their new events in one transaction, return a :class:`Receipt`. Many commands can
+share one transaction (:meth:`PingjingApp.execute_batch`); each still succeeds or fails
+on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from time import perf_counter
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain import commands as c
+from domain import transcodings
+from domain.case import Case
+from domain.clock import Clock, IdSource, RandomIdSource, SystemClock
+from domain.errors import ConflictError, NotFoundError, PingjingError, ValidationError
+from domain.ids import case_id, check_case_ref, officer_id, unit_id
+from domain.permissions import check_role
+from domain.registry import Officer, Unit
+from domain.uow import UnitOfWork
+from domain.usecases import HANDLERS, Receipt, Work
+from domain.values import Actor, Channel, Meta
+
+#: A command may say it happened up to this long after the clock's now (clock skew).
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who sends a command, how, and (for back-filled records) when it happened."""
+
+    actor: Actor
+    channel: Channel = Channel.API
+    at: datetime | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What one command did, for observers (logs, metrics)."""
+
+    command: c.Command
+    context: Context
+    meta: Meta | None
+    outcome: Receipt | PingjingError
+    seconds: float
+
+
+Observer = Callable[[Executed], None]
+Outcome = Receipt | PingjingError
+
+
+class PingjingApp(Application[UUID]):
+    """Event-sourced application with the use cases of DESIGN §4."""
+
+    name = "pingjing"
+    env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}  # noqa: RUF012 - eventsourcing's class-level settings
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.ids: IdSource = ids or RandomIdSource()
+        self.observers = list(observers)
+        super().__init__(env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """Add the domain's value objects to the library's transcodings."""
+        super().register_transcodings(transcoder)
+        transcodings.register(transcoder)
+
+    # -- running commands -----------------------------------------------------------------
+
+    def execute(self, command: c.Command, context: Context) -> Receipt:
+        """Run one command in its own transaction; raise its domain error if it fails."""
+        outcome = self.execute_batch([(command, context)])[0]
+        if isinstance(outcome, PingjingError):
+            raise outcome
+        return outcome
+
+    def execute_batch(self, items: Sequence[tuple[c.Command, Context]]) -> list[Outcome]:
+        """Run commands in one transaction; each gets its own receipt or error.
+
+        If the shared transaction meets a concurrent writer, each command is retried
+        alone, so only the ones that really conflict get a :class:`ConflictError`.
+        """
+        runs = self._run(items)
+        for (command, context), (outcome, meta, seconds) in zip(items, runs, strict=True):
+            for observer in self.observers:
+                observer(Executed(command, context, meta, outcome, seconds))
+        return [outcome for outcome, _, _ in runs]
+
+    def _run(
+        self, items: Sequence[tuple[c.Command, Context]]
+    ) -> list[tuple[Outcome, Meta | None, float]]:
+        uow = UnitOfWork(self.repository)
+        runs: list[tuple[Outcome, Meta | None, float]] = []
+        for command, context in items:
+            started = perf_counter()
+            uow.begin()
+            meta = None
+            try:
+                meta = self._meta(context)
+                check_role(command, context.actor)
+                receipt = HANDLERS[type(command)](Work(uow, meta, context.actor, self.ids), command)
+            except PingjingError as error:
+                uow.rollback()
+                runs.append((error, meta, perf_counter() - started))
+            else:
+                uow.commit_point()
+                runs.append((receipt, meta, perf_counter() - started))
+        changed = uow.changed()
+        if not changed:
+            return runs
+        try:
+            self.save(*changed)
+        except IntegrityError:
+            if len(items) > 1:
+                return [self._run([item])[0] for item in items]
+            return [(self._conflict(changed), runs[0][1], runs[0][2])]
+        return runs
+
+    @staticmethod
+    def _conflict(changed: list[Aggregate]) -> ConflictError:
+        labels = [_label(a) for a in changed if a.version > len(a.pending_events)]
+        what = ", ".join(labels) or "a record with the same key"
+        return ConflictError(f"{what} was changed by someone else at the same time; reload and retry")
+
+    def _meta(self, context: Context) -> Meta:
+        now = self.clock.now()
+        at = context.at or now
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValidationError(f"time {at.isoformat()} has no time zone")
+        if at > now + FUTURE_TOLERANCE:
+            raise ValidationError(f"time {at.isoformat()} is in the future")
+        return Meta(
+            actor=context.actor.principal,
+            role=context.actor.role,
+            occurred_at=at,
+            channel=context.channel,
+            correlation_id=context.correlation_id or self.ids.new_id().hex,
+        )
+
+    # -- use cases: registry ----------------------------------------------------------------
+
+    def register_unit(self, cmd: c.RegisterUnit, ctx: Context) -> Receipt:
+        """Register a unit."""
+        return self.execute(cmd, ctx)
+
+    def assign_unit_head(self, cmd: c.AssignUnitHead, ctx: Context) -> Receipt:
+        """Make an officer the head of their unit."""
+        return self.execute(cmd, ctx)
+
+    def register_officer(self, cmd: c.RegisterOfficer, ctx: Context) -> Receipt:
+        """Register an officer."""
+        return self.execute(cmd, ctx)
+
+    def transfer_officer(self, cmd: c.TransferOfficer, ctx: Context) -> Receipt:
+        """Move an officer to another unit."""
+        return self.execute(cmd, ctx)
+
+    def record_officer_left(self, cmd: c.RecordOfficerLeft, ctx: Context) -> Receipt:
+        """Record that an officer left."""
+        return self.execute(cmd, ctx)
+
+    def issue_qr(self, cmd: c.IssueQr, ctx: Context) -> Receipt:
+        """Issue a QR identity."""
+        return self.execute(cmd, ctx)
+
+    def rotate_qr(self, cmd: c.RotateQr, ctx: Context) -> Receipt:
+        """Rotate a QR identity."""
+        return self.execute(cmd, ctx)
+
+    def revoke_qr(self, cmd: c.RevokeQr, ctx: Context) -> Receipt:
+        """Revoke a QR identity."""
+        return self.execute(cmd, ctx)
+
+    # -- use cases: intake ------------------------------------------------------------------
+
+    def log_encounter(self, cmd: c.LogEncounter, ctx: Context) -> Receipt:
+        """Log a must-scan encounter."""
+        return self.execute(cmd, ctx)
+
+    def log_encounters(self, cmd: c.LogEncounters, ctx: Context) -> Receipt:
+        """Log many encounters in one go."""
+        return self.execute(cmd, ctx)
+
+    def submit_rating(self, cmd: c.SubmitRating, ctx: Context) -> Receipt:
+        """Record a citizen's rating; open and push a case when it calls for one."""
+        return self.execute(cmd, ctx)
+
+    def open_case(self, cmd: c.OpenCase, ctx: Context) -> Receipt:
+        """Open a case from the hotline, a meeting, a letter or a home visit."""
+        return self.execute(cmd, ctx)
+
+    # -- use cases: case moves --------------------------------------------------------------
+
+    def contact_citizen(self, cmd: c.ContactCitizen, ctx: Context) -> Receipt:
+        """The unit head contacted the citizen."""
+        return self.execute(cmd, ctx)
+
+    def report_result(self, cmd: c.ReportResult, ctx: Context) -> Receipt:
+        """The unit reports the handling result."""
+        return self.execute(cmd, ctx)
+
+    def record_callback(self, cmd: c.RecordCallback, ctx: Context) -> Receipt:
+        """The office reached the citizen on a callback."""
+        return self.execute(cmd, ctx)
+
+    def record_callback_attempt(self, cmd: c.RecordCallbackAttempt, ctx: Context) -> Receipt:
+        """A callback attempt found nobody."""
+        return self.execute(cmd, ctx)
+
+    def record_supervision(self, cmd: c.RecordSupervision, ctx: Context) -> Receipt:
+        """The office's own contact while supervising."""
+        return self.execute(cmd, ctx)
+
+    def flag_case(self, cmd: c.FlagCase, ctx: Context) -> Receipt:
+        """Listed supervision (挂牌督办)."""
+        return self.execute(cmd, ctx)
+
+    def order_rectification(self, cmd: c.OrderRectification, ctx: Context) -> Receipt:
+        """Order rectification."""
+        return self.execute(cmd, ctx)
+
+    def report_rectified(self, cmd: c.ReportRectified, ctx: Context) -> Receipt:
+        """The unit reports the rectification done."""
+        return self.execute(cmd, ctx)
+
+    def verify_rectification(self, cmd: c.VerifyRectification, ctx: Context) -> Receipt:
+        """The office verified the rectification."""
+        return self.execute(cmd, ctx)
+
+    def close_case(self, cmd: c.CloseCase, ctx: Context) -> Receipt:
+        """Close a case."""
+        return self.execute(cmd, ctx)
+
+    def reopen_case(self, cmd: c.ReopenCase, ctx: Context) -> Receipt:
+        """Reopen a case for a new round."""
+        return self.execute(cmd, ctx)
+
+    def record_accountability(self, cmd: c.RecordAccountability, ctx: Context) -> Receipt:
+        """Record an accountability measure."""
+        return self.execute(cmd, ctx)
+
+    def record_commendation(self, cmd: c.RecordCommendation, ctx: Context) -> Receipt:
+        """Record a commendation."""
+        return self.execute(cmd, ctx)
+
+    def record_sla_warning(self, cmd: c.RecordSlaWarning, ctx: Context) -> Receipt:
+        """Record an SLA warning."""
+        return self.execute(cmd, ctx)
+
+    def record_sla_breach(self, cmd: c.RecordSlaBreach, ctx: Context) -> Receipt:
+        """Record an SLA breach."""
+        return self.execute(cmd, ctx)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get_case(self, ref: str) -> Case:
+        """The case with this reference."""
+        ref = check_case_ref(ref)
+        return self._get(Case, case_id(ref), "case", ref)
+
+    def case_events(self, ref: str) -> list[Any]:
+        """Every event of the case, oldest first."""
+        case = self.get_case(ref)
+        return list(self.events.get(case.id))
+
+    def get_unit(self, code: str) -> Unit:
+        """The unit with this code."""
+        return self._get(Unit, unit_id(code.upper()), "unit", code)
+
+    def get_officer(self, badge: str) -> Officer:
+        """The officer with this badge number."""
+        return self._get(Officer, officer_id(badge.upper()), "officer", badge)
+
+    def get_aggregate(self, aggregate_id: UUID) -> Aggregate | None:
+        """Any aggregate by id, or None."""
+        try:
+            return self.repository.get(aggregate_id)  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return None
+
+    def iter_events(self, start: int = 1, batch: int = 1000) -> Iterator[tuple[int, Any]]:
+        """Every stored event with its log position, in log order."""
+        while True:
+            notifications = self.recorder.select_notifications(start=start, limit=batch)
+            for n in notifications:
+                yield n.id, self.mapper.to_domain_event(n)
+            if len(notifications) < batch:
+                return
+            start = notifications[-1].id + 1
+
+    def _get(self, cls: type[Any], aggregate_id: UUID, what: str, key: str) -> Any:
+        aggregate = self.get_aggregate(aggregate_id)
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(what, key)
+        return aggregate
+
+
+def _label(aggregate: Aggregate) -> str:
+    for attr, what in (("ref", "case"), ("badge", "officer"), ("code", "unit")):
+        value = getattr(aggregate, attr, None)
+        if isinstance(value, str):
+            return f"{what} {value}"
+    return f"{type(aggregate).__name__.lower()} {aggregate.id}"

@@ -1,0 +1,316 @@
+"""The use cases' inputs, validated before anything is decided.
+
+Each command names itself (``name``), which is also its ``cmd`` in the import format.
+Limits live here, in one place; a violation is a clear pydantic error naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from domain.values import (
+    AccountabilityMeasure,
+    CaseKind,
+    CommendationKind,
+    EncounterKind,
+    OfficerKind,
+    QrSubject,
+    UnitKind,
+    Verdict,
+)
+from domain.workflow import SlaStep, SupervisionTarget
+
+UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+Badge = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9]{4,12}$")]
+CaseRef = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^PJ-\d{8}-[0-9A-Z]{5}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,19}$")]
+CitizenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Score = Annotated[int, Field(ge=1, le=5, strict=True)]
+EncounterCodeText = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-Z]{4,16}$")]
+ExternalRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+DeviceHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,128}$")]
+
+
+class Command(BaseModel):
+    """Base of every use case input: frozen, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: ClassVar[str]
+
+
+# -- registry (admin) ------------------------------------------------------------------------
+
+
+class RegisterUnit(Command):
+    """Register a unit under an optional parent."""
+
+    name: ClassVar[str] = "register_unit"
+    code: UnitCode
+    unit_name: Name
+    kind: UnitKind
+    parent_code: UnitCode | None = None
+
+
+class AssignUnitHead(Command):
+    """Make an officer of the unit its head."""
+
+    name: ClassVar[str] = "assign_unit_head"
+    unit_code: UnitCode
+    badge: Badge
+
+
+class RegisterOfficer(Command):
+    """Register a police or auxiliary officer in a unit."""
+
+    name: ClassVar[str] = "register_officer"
+    badge: Badge
+    officer_name: Name
+    kind: OfficerKind
+    unit_code: UnitCode
+
+
+class TransferOfficer(Command):
+    """Move an officer to another unit."""
+
+    name: ClassVar[str] = "transfer_officer"
+    badge: Badge
+    unit_code: UnitCode
+
+
+class RecordOfficerLeft(Command):
+    """Record that an officer left; their QR code stops working."""
+
+    name: ClassVar[str] = "record_officer_left"
+    badge: Badge
+    reason: ShortText
+
+
+class IssueQr(Command):
+    """Issue (or re-issue after revocation) the QR identity of a unit or officer."""
+
+    name: ClassVar[str] = "issue_qr"
+    subject: QrSubject
+    key: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=32)]
+
+
+class RotateQr(IssueQr):
+    """Rotate a QR identity: codes printed before stop working."""
+
+    name: ClassVar[str] = "rotate_qr"
+
+
+class RevokeQr(IssueQr):
+    """Revoke a QR identity."""
+
+    name: ClassVar[str] = "revoke_qr"
+    reason: ShortText
+
+
+# -- encounters --------------------------------------------------------------------------
+
+
+class LogEncounter(Command):
+    """Log one must-scan encounter (from dispatch, a window, a post)."""
+
+    name: ClassVar[str] = "log_encounter"
+    kind: EncounterKind
+    happened_at: AwareDatetime
+    badge: Badge | None = None
+    unit_code: UnitCode | None = None
+    external_ref: ExternalRef | None = None
+    code: EncounterCodeText | None = None
+
+    @model_validator(mode="after")
+    def _needs_officer_or_unit(self) -> LogEncounter:
+        if self.badge is None and self.unit_code is None:
+            raise ValueError("an encounter needs a badge or a unit_code")
+        return self
+
+
+class LogEncounters(Command):
+    """Log many encounters at once (one transaction)."""
+
+    name: ClassVar[str] = "log_encounters"
+    encounters: Annotated[list[LogEncounter], Field(min_length=1, max_length=5000)]
+
+
+# -- citizens ----------------------------------------------------------------------------
+
+
+class SubmitRating(Command):
+    """A citizen's rating of an officer or a unit (扫码评警)."""
+
+    name: ClassVar[str] = "submit_rating"
+    target: QrSubject
+    key: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=32)]
+    verdict: Verdict
+    service_score: Score
+    attitude_score: Score
+    efficiency_score: Score
+    comment: ShortText | None = None
+    complaint: LongText | None = None
+    suggestion: LongText | None = None
+    phone: Phone | None = None
+    citizen_name: CitizenName | None = None
+    encounter_code: EncounterCodeText | None = None
+    device_hash: DeviceHash | None = None
+
+    @model_validator(mode="after")
+    def _name_needs_phone(self) -> SubmitRating:
+        if self.citizen_name is not None and self.phone is None:
+            raise ValueError("a name is only kept together with a phone for the callback")
+        return self
+
+
+class OpenCase(Command):
+    """Open a case from a hotline call, an evaluation meeting, a letter or a home visit."""
+
+    name: ClassVar[str] = "open_case"
+    intake: Literal["hotline", "meeting", "letter", "home_visit"]
+    kind: CaseKind
+    unit_code: UnitCode
+    badge: Badge | None = None
+    summary: LongText
+    phone: Phone | None = None
+    citizen_name: CitizenName | None = None
+
+
+# -- case moves --------------------------------------------------------------------------
+
+
+class CaseCommand(Command):
+    """A move on an existing case."""
+
+    ref: CaseRef
+
+
+class ContactCitizen(CaseCommand):
+    """The unit head contacted the citizen."""
+
+    name: ClassVar[str] = "contact_citizen"
+    note: Note
+
+
+class ReportResult(CaseCommand):
+    """The unit reports its handling result."""
+
+    name: ClassVar[str] = "report_result"
+    result: LongText
+
+
+class RecordCallback(CaseCommand):
+    """The office reached the citizen on a callback."""
+
+    name: ClassVar[str] = "record_callback"
+    satisfied: bool
+    note: Note
+
+
+class RecordCallbackAttempt(CaseCommand):
+    """A callback attempt that did not reach the citizen."""
+
+    name: ClassVar[str] = "record_callback_attempt"
+    note: Note
+
+
+class RecordSupervision(CaseCommand):
+    """The office's own contact with the citizen or the unit while supervising."""
+
+    name: ClassVar[str] = "record_supervision"
+    target: SupervisionTarget
+    note: Note
+
+
+class FlagCase(CaseCommand):
+    """Put a case under listed supervision (挂牌督办)."""
+
+    name: ClassVar[str] = "flag_case"
+    reason: Note
+
+
+class OrderRectification(CaseCommand):
+    """Order rectification by a due date (default: 15 days)."""
+
+    name: ClassVar[str] = "order_rectification"
+    instructions: LongText
+    due_at: AwareDatetime | None = None
+
+
+class ReportRectified(CaseCommand):
+    """The unit reports the rectification done."""
+
+    name: ClassVar[str] = "report_rectified"
+    note: Note
+
+
+class VerifyRectification(CaseCommand):
+    """The office verified the rectification on the spot."""
+
+    name: ClassVar[str] = "verify_rectification"
+    implemented: bool
+    note: Note
+    new_due_at: AwareDatetime | None = None
+
+
+class CloseCase(CaseCommand):
+    """Close a case with its resolution."""
+
+    name: ClassVar[str] = "close_case"
+    resolution: LongText
+    citizen_accepted: bool | None = None
+
+
+class ReopenCase(CaseCommand):
+    """Reopen a case for a new round."""
+
+    name: ClassVar[str] = "reopen_case"
+    reason: Note
+
+
+class RecordAccountability(CaseCommand):
+    """Record an accountability measure against an officer."""
+
+    name: ClassVar[str] = "record_accountability"
+    badge: Badge
+    measure: AccountabilityMeasure
+    note: Note
+
+
+class RecordCommendation(CaseCommand):
+    """Record a commendation for an officer or a unit."""
+
+    name: ClassVar[str] = "record_commendation"
+    kind: CommendationKind
+    badge: Badge | None = None
+    unit_code: UnitCode | None = None
+    note: Note
+
+
+class RecordSlaWarning(CaseCommand):
+    """The scheduler records that a step reached 80 % of its limit."""
+
+    name: ClassVar[str] = "record_sla_warning"
+    step: SlaStep
+    round: Annotated[int, Field(ge=1)]
+
+
+class RecordSlaBreach(RecordSlaWarning):
+    """The scheduler records that a step passed its limit."""
+
+    name: ClassVar[str] = "record_sla_breach"
+
+
+ALL_COMMANDS: tuple[type[Command], ...] = (
+    RegisterUnit, AssignUnitHead, RegisterOfficer, TransferOfficer, RecordOfficerLeft,
+    IssueQr, RotateQr, RevokeQr, LogEncounter, LogEncounters, SubmitRating, OpenCase,
+    ContactCitizen, ReportResult, RecordCallback, RecordCallbackAttempt, RecordSupervision,
+    FlagCase, OrderRectification, ReportRectified, VerifyRectification, CloseCase, ReopenCase,
+    RecordAccountability, RecordCommendation, RecordSlaWarning, RecordSlaBreach,
+)
+COMMANDS_BY_NAME: dict[str, type[Command]] = {c.name: c for c in ALL_COMMANDS}

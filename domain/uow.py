@@ -1,0 +1,84 @@
+"""A unit of work: the aggregates one or more commands load and change, saved together.
+
+Several commands can share one unit of work (and so one transaction). Each command
+runs between :meth:`begin` and :meth:`commit_point`; if it fails, :meth:`rollback`
+puts every aggregate it touched back as it was, so a bad command never leaves half
+its changes in the batch.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Repository
+from eventsourcing.domain import Aggregate
+
+from domain.errors import NotFoundError
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    """Identity map over the repository, with per-command rollback."""
+
+    def __init__(self, repository: Repository[UUID]) -> None:
+        self._repository = repository
+        self._seen: dict[UUID, Aggregate] = {}
+        # Per command: id -> copy taken before the command first changed it (None: drop it).
+        self._undo: dict[UUID, Aggregate | None] = {}
+
+    def begin(self) -> None:
+        """Start a command."""
+        self._undo = {}
+
+    def commit_point(self) -> None:
+        """The current command succeeded; keep its changes."""
+        self._undo = {}
+
+    def rollback(self) -> None:
+        """The current command failed; forget every change it made."""
+        for aggregate_id, before in self._undo.items():
+            if before is None:
+                self._seen.pop(aggregate_id, None)
+            else:
+                self._seen[aggregate_id] = before
+        self._undo = {}
+
+    def read(self, cls: type[A], aggregate_id: UUID, what: str, key: str) -> A:
+        """An aggregate to look at only (no undo copy is taken)."""
+        return self._load(cls, aggregate_id, what, key)
+
+    def get(self, cls: type[A], aggregate_id: UUID, what: str, key: str) -> A:
+        """An aggregate the current command may change."""
+        known = aggregate_id in self._seen
+        aggregate = self._load(cls, aggregate_id, what, key)
+        if aggregate_id not in self._undo:
+            self._undo[aggregate_id] = copy.deepcopy(aggregate) if known else None
+        return aggregate
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        """Whether the aggregate exists, in this unit of work or in the store."""
+        return aggregate_id in self._seen or aggregate_id in self._repository
+
+    def add(self, aggregate: Aggregate) -> None:
+        """A new aggregate created by the current command."""
+        self._seen[aggregate.id] = aggregate
+        self._undo.setdefault(aggregate.id, None)
+
+    def changed(self) -> list[Aggregate]:
+        """Aggregates with events to save."""
+        return [a for a in self._seen.values() if a.pending_events]
+
+    def _load(self, cls: type[A], aggregate_id: UUID, what: str, key: str) -> A:
+        aggregate: Any = self._seen.get(aggregate_id)
+        if aggregate is None:
+            try:
+                aggregate = self._repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFoundError(what, key) from None
+            self._seen[aggregate_id] = aggregate
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(what, key)
+        return aggregate

@@ -1,0 +1,1 @@
+"""SLA timers and scheduled reports."""
