@@ -31,9 +31,7 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
@@ -60,4 +58,7 @@ def log_executed(executed: Executed) -> None:
         fields["case_ref"] = outcome.case_ref
     if outcome.state:
         fields["state"] = outcome.state
+    if not executed.saved:
+        log.info(f"{executed.command.name}_not_saved", **fields)
+        return
     log.info(f"{executed.command.name}_done", **fields)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+import psycopg
+from psycopg import sql
+
 DEFAULT_SQLITE = Path("var") / "pingjing.sqlite3"
 
 
@@ -84,10 +87,8 @@ def _postgres(url: str) -> Store:
     return Store("postgres", f"PostgreSQL {where}" + (f" schema {schema}" if schema else ""), env, schema=schema)
 
 
-def connect_postgres(env: dict[str, str]):  # type: ignore[no-untyped-def]
+def connect_postgres(env: dict[str, str]) -> psycopg.Connection[tuple[object, ...]]:
     """A plain psycopg connection with the store's settings (autocommit)."""
-    import psycopg
-
     return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
@@ -101,7 +102,5 @@ def connect_postgres(env: dict[str, str]):  # type: ignore[no-untyped-def]
 
 def ensure_schema(env: dict[str, str], schema: str) -> None:
     """Create the PostgreSQL schema if it does not exist yet."""
-    from psycopg import sql
-
     with connect_postgres(env) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

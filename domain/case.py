@@ -237,9 +237,7 @@ class Case(Aggregate):
         self._verified(implemented=implemented, note=note, new_due_at=new_due_at, meta=meta)
 
     @event("Verified")
-    def _verified(
-        self, implemented: bool, note: str, new_due_at: datetime | None, meta: Meta
-    ) -> None:
+    def _verified(self, implemented: bool, note: str, new_due_at: datetime | None, meta: Meta) -> None:
         self.running.pop(SlaStep.VERIFICATION, None)
         if implemented:
             self.state = S.VERIFIED
@@ -253,9 +251,7 @@ class Case(Aggregate):
         outcome = self._closing_outcome()
         if outcome is not CloseOutcome.RESOLVED and citizen_accepted is not None:
             raise self._refuse(Move.CLOSE, "the citizen was not reached, so cannot have accepted")
-        self._closed(
-            outcome=outcome, resolution=resolution, citizen_accepted=citizen_accepted, meta=meta
-        )
+        self._closed(outcome=outcome, resolution=resolution, citizen_accepted=citizen_accepted, meta=meta)
 
     def _closing_outcome(self) -> CloseOutcome:
         if self.state is S.VERIFIED or (self.state is S.CALLED_BACK and self.callback_satisfied):
@@ -301,7 +297,7 @@ class Case(Aggregate):
         self._reopened(reason=reason, round=self.round + 1, meta=meta)
 
     @event("Reopened")
-    def _reopened(self, reason: str, round: int, meta: Meta) -> None:  # noqa: A002
+    def _reopened(self, reason: str, round: int, meta: Meta) -> None:
         self.state = S.PUSHED
         self.round = round
         self.closed_at = None
@@ -315,37 +311,39 @@ class Case(Aggregate):
 
     # -- records in any state --------------------------------------------------------------
 
-    def record_accountability(
-        self, officer_id: UUID, measure: AccountabilityMeasure, note: str, meta: Meta
-    ) -> None:
+    def record_accountability(self, officer_id: UUID, measure: AccountabilityMeasure, note: str, meta: Meta) -> None:
         """Record an accountability measure (e.g. 通报批评) against an officer."""
         self._accountability_recorded(officer_id=officer_id, measure=measure, note=note, meta=meta)
 
     @event("AccountabilityRecorded")
-    def _accountability_recorded(
-        self, officer_id: UUID, measure: AccountabilityMeasure, note: str, meta: Meta
-    ) -> None:
+    def _accountability_recorded(self, officer_id: UUID, measure: AccountabilityMeasure, note: str, meta: Meta) -> None:
         self.accountability.append((officer_id, AccountabilityMeasure(measure)))
 
     def record_commendation(
-        self, kind: CommendationKind, officer_id: UUID | None, unit_id: UUID | None, note: str,
+        self,
+        kind: CommendationKind,
+        officer_id: UUID | None,
+        unit_id: UUID | None,
+        note: str,
         meta: Meta,
     ) -> None:
         """Record a commendation (锦旗, 点赞) for an officer or a unit."""
-        self._commendation_recorded(
-            kind=kind, officer_id=officer_id, unit_id=unit_id, note=note, meta=meta
-        )
+        self._commendation_recorded(kind=kind, officer_id=officer_id, unit_id=unit_id, note=note, meta=meta)
 
     @event("CommendationRecorded")
     def _commendation_recorded(
-        self, kind: CommendationKind, officer_id: UUID | None, unit_id: UUID | None, note: str,
+        self,
+        kind: CommendationKind,
+        officer_id: UUID | None,
+        unit_id: UUID | None,
+        note: str,
         meta: Meta,
     ) -> None:
         self.commendations.append(CommendationKind(kind))
 
     # -- SLA -------------------------------------------------------------------------------
 
-    def record_sla_warning(self, step: SlaStep, round: int, meta: Meta) -> None:  # noqa: A002
+    def record_sla_warning(self, step: SlaStep, round: int, meta: Meta) -> None:
         """A step reached 80 % of its limit; at most once per step and round."""
         key = self._check_sla(Move.SLA_WARNING, SlaStep(step), round)
         if key in self.warned or key in self.breached:
@@ -353,10 +351,10 @@ class Case(Aggregate):
         self._sla_warned(step=step, round=round, meta=meta)
 
     @event("SlaWarned")
-    def _sla_warned(self, step: SlaStep, round: int, meta: Meta) -> None:  # noqa: A002
+    def _sla_warned(self, step: SlaStep, round: int, meta: Meta) -> None:
         self.warned.add((SlaStep(step), round))
 
-    def record_sla_breach(self, step: SlaStep, round: int, meta: Meta) -> None:  # noqa: A002
+    def record_sla_breach(self, step: SlaStep, round: int, meta: Meta) -> None:
         """A step passed its limit; a feedback breach also flags the case."""
         key = self._check_sla(Move.SLA_BREACH, SlaStep(step), round)
         if key in self.breached:
@@ -366,10 +364,10 @@ class Case(Aggregate):
             self._flagged(reason="feedback deadline breached (自动挂牌督办)", meta=meta)
 
     @event("SlaBreached")
-    def _sla_breached(self, step: SlaStep, round: int, meta: Meta) -> None:  # noqa: A002
+    def _sla_breached(self, step: SlaStep, round: int, meta: Meta) -> None:
         self.breached.add((SlaStep(step), round))
 
-    def _check_sla(self, move: Move, step: SlaStep, round: int) -> tuple[SlaStep, int]:  # noqa: A002
+    def _check_sla(self, move: Move, step: SlaStep, round: int) -> tuple[SlaStep, int]:
         self._require(move, OPEN_STATES)
         if round != self.round:
             raise self._refuse(move, f"it is in round {self.round}, not {round}")

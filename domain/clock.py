@@ -48,7 +48,7 @@ class RandomIdSource:
 
     def new_token(self, length: int) -> str:
         """A random token, e.g. the tail of a case reference."""
-        return "".join(secrets.choice(_REF_ALPHABET) for _ in range(length))
+        return token_from_int(secrets.randbits(5 * length), length)
 
 
 def token_from_int(value: int, length: int) -> str:

@@ -24,7 +24,7 @@ from domain.workflow import SlaStep, SupervisionTarget
 
 UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
 Badge = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9]{4,12}$")]
-CaseRef = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^PJ-\d{8}-[0-9A-Z]{5}$")]
+CaseRef = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^PJ-\d{8}-[0-9A-Z]{6}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -307,10 +307,32 @@ class RecordSlaBreach(RecordSlaWarning):
 
 
 ALL_COMMANDS: tuple[type[Command], ...] = (
-    RegisterUnit, AssignUnitHead, RegisterOfficer, TransferOfficer, RecordOfficerLeft,
-    IssueQr, RotateQr, RevokeQr, LogEncounter, LogEncounters, SubmitRating, OpenCase,
-    ContactCitizen, ReportResult, RecordCallback, RecordCallbackAttempt, RecordSupervision,
-    FlagCase, OrderRectification, ReportRectified, VerifyRectification, CloseCase, ReopenCase,
-    RecordAccountability, RecordCommendation, RecordSlaWarning, RecordSlaBreach,
+    RegisterUnit,
+    AssignUnitHead,
+    RegisterOfficer,
+    TransferOfficer,
+    RecordOfficerLeft,
+    IssueQr,
+    RotateQr,
+    RevokeQr,
+    LogEncounter,
+    LogEncounters,
+    SubmitRating,
+    OpenCase,
+    ContactCitizen,
+    ReportResult,
+    RecordCallback,
+    RecordCallbackAttempt,
+    RecordSupervision,
+    FlagCase,
+    OrderRectification,
+    ReportRectified,
+    VerifyRectification,
+    CloseCase,
+    ReopenCase,
+    RecordAccountability,
+    RecordCommendation,
+    RecordSlaWarning,
+    RecordSlaBreach,
 )
 COMMANDS_BY_NAME: dict[str, type[Command]] = {c.name: c for c in ALL_COMMANDS}

@@ -21,7 +21,7 @@ class Encounter(Aggregate):
     @event("Logged")
     def __init__(
         self,
-        id: UUID,  # noqa: A002 - the id is chosen by the caller, not derived
+        id: UUID,
         kind: EncounterKind,
         officer_id: UUID | None,
         unit_id: UUID,
@@ -64,7 +64,7 @@ class EncounterCode(Aggregate):
     @event("Issued")
     def __init__(
         self,
-        id: UUID,  # noqa: A002 - the id is chosen by the caller, not derived
+        id: UUID,
         encounter_id: UUID,
         officer_id: UUID | None,
         unit_id: UUID,

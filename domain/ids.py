@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from domain.errors import ValidationError
@@ -17,14 +18,16 @@ from domain.values import QrSubject
 
 NAMESPACE = uuid.UUID("5c1e7a3e-9d0b-4a53-9a57-70696e676a69")
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-CASE_REF_PATTERN = re.compile(r"^PJ-\d{8}-[0-9A-Z]{5}$")
+CASE_REF_PATTERN = re.compile(r"^PJ-\d{8}-[0-9A-Z]{6}$")
 
 
+@lru_cache(maxsize=65536)
 def unit_id(code: str) -> uuid.UUID:
     """The aggregate id of the unit with this code."""
     return uuid.uuid5(NAMESPACE, f"unit:{code}")
 
 
+@lru_cache(maxsize=65536)
 def officer_id(badge: str) -> uuid.UUID:
     """The aggregate id of the officer with this badge number."""
     return uuid.uuid5(NAMESPACE, f"officer:{badge}")
@@ -51,7 +54,7 @@ def qr_identity_id(subject: QrSubject, key: str) -> uuid.UUID:
 
 
 def make_case_ref(opened_at: datetime, token: str) -> str:
-    """A case reference citizens can read out: ``PJ-YYYYMMDD-XXXXX`` (local date)."""
+    """A case reference citizens can read out: ``PJ-YYYYMMDD-XXXXXX`` (local date)."""
     return f"PJ-{opened_at.astimezone(LOCAL_TZ):%Y%m%d}-{token}"
 
 
@@ -59,5 +62,5 @@ def check_case_ref(ref: str) -> str:
     """Return ``ref`` normalised, or refuse it when it is not a case reference."""
     norm = ref.strip().upper()
     if not CASE_REF_PATTERN.match(norm):
-        raise ValidationError(f"{ref!r} is not a case reference (expected PJ-YYYYMMDD-XXXXX)")
+        raise ValidationError(f"{ref!r} is not a case reference (expected PJ-YYYYMMDD-XXXXXX)")
     return norm

@@ -50,6 +50,4 @@ def check_role(command: c.Command, actor: Actor) -> None:
     allowed = ALLOWED_ROLES[type(command)]
     if actor.role not in allowed:
         roles = ", ".join(sorted(r.value for r in allowed))
-        raise PermissionDeniedError(
-            f"{actor} may not {command.name} (allowed: {roles})"
-        )
+        raise PermissionDeniedError(f"{actor} may not {command.name} (allowed: {roles})")

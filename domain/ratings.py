@@ -20,7 +20,7 @@ class Rating(Aggregate):
     @event("Submitted")
     def __init__(
         self,
-        id: UUID,  # noqa: A002 - the id is chosen by the caller, not derived
+        id: UUID,
         target: QrSubject,
         target_id: UUID,
         unit_id: UUID,

@@ -20,9 +20,7 @@ class Unit(Aggregate):
         return unit_id(code)
 
     @event("Registered")
-    def __init__(
-        self, code: str, name: str, kind: UnitKind, parent_id: UUID | None, meta: Meta
-    ) -> None:
+    def __init__(self, code: str, name: str, kind: UnitKind, parent_id: UUID | None, meta: Meta) -> None:
         self.code = code
         self.name = name
         self.kind = UnitKind(kind)
@@ -56,9 +54,7 @@ class Officer(Aggregate):
         return officer_id(badge)
 
     @event("Registered")
-    def __init__(
-        self, badge: str, name: str, kind: OfficerKind, unit_id: UUID, meta: Meta
-    ) -> None:
+    def __init__(self, badge: str, name: str, kind: OfficerKind, unit_id: UUID, meta: Meta) -> None:
         self.badge = badge
         self.name = name
         self.kind = OfficerKind(kind)
@@ -117,9 +113,7 @@ class QrIdentity(Aggregate):
     def reissue(self, meta: Meta) -> None:
         """Issue again after a revocation."""
         if self.active:
-            raise RuleViolationError(
-                f"QR code of {self.subject} {self.key} is already issued; rotate it instead"
-            )
+            raise RuleViolationError(f"QR code of {self.subject} {self.key} is already issued; rotate it instead")
         self._rotated(version=self.qr_version + 1, meta=meta)
 
     @event("Rotated")

@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
 
+from domain.directory import Directory
 from domain.errors import NotFoundError
 
 A = TypeVar("A", bound=Aggregate)
@@ -23,9 +24,12 @@ A = TypeVar("A", bound=Aggregate)
 class UnitOfWork:
     """Identity map over the repository, with per-command rollback."""
 
-    def __init__(self, repository: Repository[UUID]) -> None:
+    def __init__(self, repository: Repository[UUID], directory: Directory | None = None) -> None:
         self._repository = repository
+        self._directory = directory
         self._seen: dict[UUID, Aggregate] = {}
+        # Ids whose object in _seen is the directory's shared copy (never to be changed).
+        self._shared: set[UUID] = set()
         # Per command: id -> copy taken before the command first changed it (None: drop it).
         self._undo: dict[UUID, Aggregate | None] = {}
 
@@ -42,6 +46,7 @@ class UnitOfWork:
         for aggregate_id, before in self._undo.items():
             if before is None:
                 self._seen.pop(aggregate_id, None)
+                self._shared.discard(aggregate_id)
             else:
                 self._seen[aggregate_id] = before
         self._undo = {}
@@ -54,13 +59,21 @@ class UnitOfWork:
         """An aggregate the current command may change."""
         known = aggregate_id in self._seen
         aggregate = self._load(cls, aggregate_id, what, key)
+        if aggregate_id in self._shared:
+            aggregate = copy.deepcopy(aggregate)
+            self._seen[aggregate_id] = aggregate
+            self._shared.discard(aggregate_id)
         if aggregate_id not in self._undo:
             self._undo[aggregate_id] = copy.deepcopy(aggregate) if known else None
         return aggregate
 
     def exists(self, aggregate_id: UUID) -> bool:
-        """Whether the aggregate exists, in this unit of work or in the store."""
-        return aggregate_id in self._seen or aggregate_id in self._repository
+        """Whether the aggregate exists, in this unit of work, the directory or the store."""
+        if aggregate_id in self._seen:
+            return True
+        if self._directory is not None and self._directory.get(aggregate_id) is not None:
+            return True
+        return aggregate_id in self._repository
 
     def add(self, aggregate: Aggregate) -> None:
         """A new aggregate created by the current command."""
@@ -73,6 +86,11 @@ class UnitOfWork:
 
     def _load(self, cls: type[A], aggregate_id: UUID, what: str, key: str) -> A:
         aggregate: Any = self._seen.get(aggregate_id)
+        if aggregate is None and self._directory is not None:
+            aggregate = self._directory.get(aggregate_id)
+            if aggregate is not None:
+                self._seen[aggregate_id] = aggregate
+                self._shared.add(aggregate_id)
         if aggregate is None:
             try:
                 aggregate = self._repository.get(aggregate_id)

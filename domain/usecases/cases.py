@@ -21,9 +21,7 @@ def load_case(w: Work, ref: str) -> Case:
     if w.actor.role is Role.UNIT_HEAD:
         unit = w.uow.read(Unit, case.unit_id, "unit", str(case.unit_id))
         if unit.head_badge != w.actor.principal:
-            raise PermissionDeniedError(
-                f"{w.actor} is not the head of unit {unit.code}, to which case {ref} belongs"
-            )
+            raise PermissionDeniedError(f"{w.actor} is not the head of unit {unit.code}, to which case {ref} belongs")
     return case
 
 

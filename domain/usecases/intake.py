@@ -134,7 +134,12 @@ def submit_rating(w: Work, cmd: c.SubmitRating) -> Receipt:
     if kind is not None:
         parts = [p for p in (cmd.complaint, cmd.suggestion, cmd.comment) if p]
         case = _open_and_push(
-            w, kind, w.intake_channel(), unit_id, officer_id, rating_id,
+            w,
+            kind,
+            w.intake_channel(),
+            unit_id,
+            officer_id,
+            rating_id,
             "\n".join(parts) or DISSATISFIED_SUMMARY,
             _contact(w, cmd.phone, cmd.citizen_name),
         )
@@ -158,7 +163,9 @@ def submit_rating(w: Work, cmd: c.SubmitRating) -> Receipt:
     )
     w.uow.add(rating)
     return Receipt(
-        cmd.name, rating.id, case_ref=case.ref if case else None,
+        cmd.name,
+        rating.id,
+        case_ref=case.ref if case else None,
         state=case.state.value if case else None,
         extra={"verified": linked_encounter is not None},
     )
@@ -169,8 +176,14 @@ def open_case(w: Work, cmd: c.OpenCase) -> Receipt:
     unit = load_unit(w, cmd.unit_code)
     officer = load_officer(w, cmd.badge) if cmd.badge else None
     case = _open_and_push(
-        w, cmd.kind, Channel(cmd.intake), unit.id, officer.id if officer else None, None,
-        cmd.summary, _contact(w, cmd.phone, cmd.citizen_name),
+        w,
+        cmd.kind,
+        Channel(cmd.intake),
+        unit.id,
+        officer.id if officer else None,
+        None,
+        cmd.summary,
+        _contact(w, cmd.phone, cmd.citizen_name),
     )
     return Receipt(cmd.name, case.id, case_ref=case.ref, state=case.state.value)
 

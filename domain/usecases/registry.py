@@ -50,9 +50,7 @@ def register_officer(w: Work, cmd: c.RegisterOfficer) -> Receipt:
     if w.uow.exists(officer_id(cmd.badge)):
         raise AlreadyExistsError("officer", cmd.badge)
     unit = load_unit(w, cmd.unit_code)
-    officer = Officer(
-        badge=cmd.badge, name=cmd.officer_name, kind=cmd.kind, unit_id=unit.id, meta=w.meta
-    )
+    officer = Officer(badge=cmd.badge, name=cmd.officer_name, kind=cmd.kind, unit_id=unit.id, meta=w.meta)
     w.uow.add(officer)
     return Receipt(cmd.name, officer.id, extra={"badge": officer.badge})
 

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): figures measured beside their baselines in the same run."""

@@ -1,0 +1,99 @@
+"""``make bench``: run every benchmark and print one table, also written to bench/results.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from adapters.store import connect_postgres, resolve
+from bench import ingest
+from bench.machine import describe
+from domain.application import PingjingApp
+
+RESULTS = Path(__file__).with_name("results.md")
+POSTGRES_URL = os.environ.get("PINGJING_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _app(database: str) -> PingjingApp:
+    return PingjingApp(env=resolve(database).env, observers=[])
+
+
+def _ingest_rows(label: str, database_factory, n: int, n_base: int, target: float | None) -> list[tuple]:  # type: ignore[no-untyped-def]
+    rows = []
+    with database_factory() as database:
+        app = _app(database)
+        badges = ingest.register_county(app)
+        grouped = ingest.grouped(app, ingest.ratings(badges, n, seed=1))
+        single = ingest.one_command_per_transaction(app, ingest.ratings(badges, n_base, seed=2))
+        naive = ingest.one_save_per_event(app, ingest.ratings(badges, n_base, seed=3))
+        app.close()
+    g, s, b = grouped.events_per_second, single.events_per_second, naive.events_per_second
+    rows.append(
+        (
+            f"ingest, {label}, group commit (events/s)",
+            f">= {target:,.0f}" if target else "-",
+            g,
+            b,
+            "one save per event",
+        )
+    )
+    rows.append((f"ingest, {label}, one command per transaction (events/s)", "-", s, b, "one save per event"))
+    return rows
+
+
+class _SqliteFile:
+    def __enter__(self) -> str:
+        self.dir = tempfile.TemporaryDirectory(prefix="pingjing-bench-")
+        return str(Path(self.dir.name) / "bench.sqlite3")
+
+    def __exit__(self, *exc: object) -> None:
+        self.dir.cleanup()
+
+
+class _PostgresSchema:
+    def __enter__(self) -> str:
+        self.schema = f"pj_bench_{uuid.uuid4().hex[:10]}"
+        return f"{POSTGRES_URL}?schema={self.schema}"
+
+    def __exit__(self, *exc: object) -> None:
+        with connect_postgres(resolve(POSTGRES_URL).env) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--ratings", type=int, default=20_000, help="ratings in the measured run")
+    parser.add_argument("--baseline-ratings", type=int, default=2_000, help="ratings in each baseline run")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args(argv)
+
+    machine = describe()
+    rows = _ingest_rows("SQLite file, durable", _SqliteFile, args.ratings, args.baseline_ratings, 5_000)
+    if not args.no_postgres:
+        try:
+            with connect_postgres(resolve(POSTGRES_URL).env):
+                pass
+        except Exception as error:  # noqa: BLE001 - report and go on without PostgreSQL
+            print(f"PostgreSQL not reachable ({error}); skipping its rows", file=sys.stderr)
+        else:
+            rows += _ingest_rows("PostgreSQL", _PostgresSchema, args.ratings, args.baseline_ratings, None)
+
+    header = "| figure | target | measured | baseline (same run) | ratio | baseline is |\n|---|---|---|---|---|---|\n"
+    body = "".join(
+        f"| {name} | {target} | {measured:,.0f} | {base:,.0f} | {measured / base:.1f}x | {what} |\n"
+        for name, target, measured, base, what in rows
+    )
+    table = f"Machine: {machine}\n\n{header}{body}"
+    print(table)
+    RESULTS.write_text(f"# Benchmark results\n\n{table}")
+    print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Ingest throughput: ratings through the application into a durable store.
+
+85 % of the ratings are satisfied (one event); 15 % are dissatisfied, opening a case
+and pushing it in the same transaction (three events). The measured path shares one
+transaction among many commands (group commit); the baseline saves every event on its
+own, as a naive event store client would.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from domain import commands as c
+from domain.application import Context, PingjingApp
+from domain.uow import UnitOfWork
+from domain.usecases import HANDLERS, Work
+from domain.values import Actor, Channel, Role
+
+ADMIN = Context(Actor("bench", Role.ADMIN))
+CITIZEN = Context(Actor("anonymous", Role.CITIZEN), Channel.QR)
+UNITS = 16
+OFFICERS_PER_UNIT = 12
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Events per second over a run."""
+
+    commands: int
+    events: int
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        """The figure."""
+        return self.events / self.seconds
+
+
+def register_county(app: PingjingApp) -> list[str]:
+    """Units and officers to rate; returns the badges."""
+    badges = []
+    items: list[tuple[c.Command, Context]] = [(c.RegisterUnit(code="BENCH", unit_name="县局", kind="bureau"), ADMIN)]
+    for u in range(UNITS):
+        code = f"U{u:02d}"
+        items.append(
+            (c.RegisterUnit(code=code, unit_name=f"派出所{u}", kind="police_station", parent_code="BENCH"), ADMIN)
+        )
+        for o in range(OFFICERS_PER_UNIT):
+            badge = f"B{u:02d}{o:03d}"
+            badges.append(badge)
+            items.append(
+                (c.RegisterOfficer(badge=badge, officer_name=f"民警{badge}", kind="police", unit_code=code), ADMIN)
+            )
+    app.execute_batch(items)
+    return badges
+
+
+def ratings(badges: list[str], n: int, seed: int) -> list[c.SubmitRating]:
+    """``n`` ratings, 15 % dissatisfied with a complaint and a phone."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        unhappy = rng.random() < 0.15
+        out.append(
+            c.SubmitRating(
+                target="officer",
+                key=rng.choice(badges),
+                verdict="dissatisfied" if unhappy else "satisfied",
+                service_score=2 if unhappy else 5,
+                attitude_score=2 if unhappy else 5,
+                efficiency_score=2 if unhappy else 4,
+                complaint="等了一个多小时没人处理" if unhappy else None,
+                phone="13800138000" if unhappy else None,
+            )
+        )
+    return out
+
+
+def grouped(app: PingjingApp, commands: list[c.SubmitRating]) -> Throughput:
+    """Group commit: ``BATCH`` commands per transaction, each validated and answered alone."""
+    before = app.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    for i in range(0, len(commands), BATCH):
+        outcomes = app.execute_batch([(cmd, CITIZEN) for cmd in commands[i : i + BATCH]])
+        if any(not hasattr(o, "command") for o in outcomes):
+            raise RuntimeError(f"a benchmark command failed: {outcomes}")
+    seconds = time.perf_counter() - started
+    return Throughput(len(commands), (app.recorder.max_notification_id() or 0) - before, seconds)
+
+
+def one_save_per_event(app: PingjingApp, commands: list[c.SubmitRating]) -> Throughput:
+    """The naive path: decide each command, then save each of its events in its own transaction."""
+    before = app.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    for cmd in commands:
+        uow = UnitOfWork(app.repository)
+        meta = app._meta(CITIZEN)
+        HANDLERS[type(cmd)](Work(uow, meta, CITIZEN.actor, app.ids), cmd)
+        for aggregate in uow.changed():
+            for event in aggregate.collect_events():
+                app.save(event)
+    seconds = time.perf_counter() - started
+    return Throughput(len(commands), (app.recorder.max_notification_id() or 0) - before, seconds)
+
+
+def one_command_per_transaction(app: PingjingApp, commands: list[c.SubmitRating]) -> Throughput:
+    """Each command in its own transaction (what a single HTTP request does without grouping)."""
+    before = app.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    for cmd in commands:
+        app.execute(cmd, CITIZEN)
+    seconds = time.perf_counter() - started
+    return Throughput(len(commands), (app.recorder.max_notification_id() or 0) - before, seconds)
