@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from adapters.settings import Settings
 from adapters.store import connect_postgres, resolve
@@ -17,6 +18,10 @@ from domain import commands as c
 from domain.application import Context, PingjingApp
 from domain.values import Actor, Channel, Role
 from tests.fakes import FakeClock, RecordingObserver, SequentialIds
+
+# Timing varies with the machine and the store; correctness, not speed, is what these tests check.
+settings.register_profile("pingjing", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pingjing")
 
 POSTGRES_URL = os.environ.get("PINGJING_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("PINGJING_REQUIRE_POSTGRES") == "1"
