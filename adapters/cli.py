@@ -119,11 +119,11 @@ def cmd_import(rt: Runtime, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
     run_id = f"imp-{uuid.uuid4().hex[:8]}"
-    with args.file.open(encoding="utf-8") as lines:
+    with args.file.open(encoding="utf-8-sig") as lines:
         report = importer.run_import(rt.app, lines, run_id=run_id, atomic=args.atomic, dry_run=args.dry_run)
     for line in report.refused:
         print(f"{args.file}:{line.number}: {line.command or 'line'} refused: {line.error}", file=sys.stderr)
-    verb = "written" if report.written else "not written"
+    verb = ("written" if report.applied else "nothing written") if report.written else "not written"
     mode = " (dry run)" if args.dry_run else " (atomic)" if args.atomic else ""
     print(f"{report.applied} lines accepted, {len(report.refused)} refused, {verb}{mode}; run {run_id}")
     return EXIT_DOMAIN if report.refused else EXIT_OK
@@ -140,8 +140,8 @@ def _print_county(state: CountyState, fmt: str) -> None:
         output.emit_json(
             {
                 "position": state.position,
-                "units": list(state.units.values()),
-                "ratings": state.ratings,
+                "units": [u.as_dict() for u in state.units.values()],
+                "ratings": dict(state.ratings),
                 "cases": len(state.cases),
             }
         )

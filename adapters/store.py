@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
 import psycopg
+from eventsourcing.persistence import OperationalError
 from psycopg import sql
 
 DEFAULT_SQLITE = Path("var") / "pingjing.sqlite3"
@@ -102,5 +103,8 @@ def connect_postgres(env: dict[str, str]) -> psycopg.Connection[tuple[object, ..
 
 def ensure_schema(env: dict[str, str], schema: str) -> None:
     """Create the PostgreSQL schema if it does not exist yet."""
-    with connect_postgres(env) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    try:
+        with connect_postgres(env) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    except psycopg.Error as error:
+        raise OperationalError(f"cannot create schema {schema!r}: {error}") from error

@@ -105,8 +105,9 @@ class PingjingApp(Application[UUID]):
     ) -> list[Outcome]:
         """Run commands in one transaction; each gets its own receipt or error.
 
-        If the shared transaction meets a concurrent writer, each command is retried
-        alone, so only the ones that really conflict get a :class:`ConflictError`.
+        If the shared transaction meets a concurrent writer, the commands that changed
+        what the other writer changed get a :class:`ConflictError` naming it; the others
+        are decided again, each alone.
         ``all_or_nothing`` saves nothing when any command fails; ``dry_run`` decides
         everything and saves nothing.
         """
@@ -131,6 +132,7 @@ class PingjingApp(Application[UUID]):
         # one in a billion) fails the shared transaction and every command is retried alone.
         check_refs = len(items) == 1
         runs: list[tuple[Outcome, Meta | None, float]] = []
+        touched: list[frozenset[UUID]] = []
         for command, context in items:
             started = perf_counter()
             uow.begin()
@@ -141,25 +143,54 @@ class PingjingApp(Application[UUID]):
                 work = Work(uow, meta, context.actor, self.ids, check_refs=check_refs)
                 receipt = HANDLERS[type(command)](work, command)
             except PingjingError as error:
-                uow.rollback()
+                touched.append(uow.rollback())
                 runs.append((error, meta, perf_counter() - started))
             else:
-                uow.commit_point()
+                touched.append(uow.commit_point())
                 runs.append((receipt, meta, perf_counter() - started))
         changed = uow.changed()
         failed = any(isinstance(outcome, PingjingError) for outcome, _, _ in runs)
         if not changed or dry_run or (all_or_nothing and failed):
             return runs
+        loaded = {a.id: a.version - len(a.pending_events) for a in changed}
         try:
             self._save(changed)
         except IntegrityError:
-            if all_or_nothing:
-                conflict = self._conflict(changed)
-                return [(conflict, meta, seconds) for _, meta, seconds in runs]
-            if len(items) > 1:
-                return [self._run([item])[0] for item in items]
-            return [(self._conflict(changed), runs[0][1], runs[0][2])]
+            return self._after_conflict(items, runs, touched, changed, loaded, all_or_nothing=all_or_nothing)
         return runs
+
+    def _after_conflict(
+        self,
+        items: Sequence[tuple[c.Command, Context]],
+        runs: list[tuple[Outcome, Meta | None, float]],
+        touched: list[frozenset[UUID]],
+        changed: list[Aggregate],
+        loaded: dict[UUID, int],
+        *,
+        all_or_nothing: bool,
+    ) -> list[tuple[Outcome, Meta | None, float]]:
+        """Someone else wrote first: the commands that changed what they wrote get a conflict.
+
+        The other commands of the batch were sound; they are decided again, each alone.
+        """
+        stale = {a.id: a for a in changed if self._stored_version(a.id) != loaded[a.id]}
+        if all_or_nothing or len(items) == 1:
+            conflict = self._conflict(list(stale.values()) or changed)
+            return [(conflict, meta, seconds) for _, meta, seconds in runs]
+        results = []
+        for item, run, ids in zip(items, runs, touched, strict=True):
+            hit = [stale[i] for i in ids if i in stale]
+            if isinstance(run[0], PingjingError):
+                results.append(run)
+            elif hit:
+                results.append((self._conflict(hit), run[1], run[2]))
+            else:
+                results.append(self._run([item])[0])
+        return results
+
+    def _stored_version(self, aggregate_id: UUID) -> int:
+        latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return latest[0].originator_version if latest else 0
 
     def _save(self, changed: list[Aggregate]) -> None:
         # Application.save() without its per-object protocol checks and snapshotting
@@ -168,9 +199,8 @@ class PingjingApp(Application[UUID]):
         self.events.put(events)
 
     @staticmethod
-    def _conflict(changed: list[Aggregate]) -> ConflictError:
-        labels = [_label(a) for a in changed if a.version > len(a.pending_events)]
-        what = ", ".join(labels) or "a record with the same key"
+    def _conflict(aggregates: list[Aggregate]) -> ConflictError:
+        what = ", ".join(getattr(a, "label", str(a.id)) for a in aggregates)
         return ConflictError(f"{what} was changed by someone else at the same time; reload and retry")
 
     def _meta(self, context: Context) -> Meta:
@@ -344,11 +374,3 @@ class PingjingApp(Application[UUID]):
         if not isinstance(aggregate, cls):
             raise NotFoundError(what, key)
         return aggregate
-
-
-def _label(aggregate: Aggregate) -> str:
-    for attr, what in (("ref", "case"), ("badge", "officer"), ("code", "unit")):
-        value = getattr(aggregate, attr, None)
-        if isinstance(value, str):
-            return f"{what} {value}"
-    return f"{type(aggregate).__name__.lower()} {aggregate.id}"

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from domain.aggregate import DomainAggregate
 from domain.errors import IllegalMoveError
 from domain.ids import case_id
 from domain.values import (
@@ -37,7 +38,7 @@ from domain.workflow import (
 S = CaseState
 
 
-class Case(Aggregate):
+class Case(DomainAggregate):
     """A case and its rounds; a reopen starts a new round at PUSHED."""
 
     @staticmethod

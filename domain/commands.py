@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from domain.values import (
     AccountabilityMeasure,
@@ -22,9 +22,17 @@ from domain.values import (
 )
 from domain.workflow import SlaStep, SupervisionTarget
 
-UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
-Badge = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z0-9]{4,12}$")]
-CaseRef = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^PJ-\d{8}-[0-9A-Z]{6}$")]
+
+def _upper(value: object) -> object:
+    """Keys are case-insensitive: strip and upper-case before the pattern is checked."""
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+_Upper = BeforeValidator(_upper)
+UnitCode = Annotated[str, _Upper, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
+Badge = Annotated[str, _Upper, StringConstraints(pattern=r"^[A-Z0-9]{4,12}$")]
+CaseRef = Annotated[str, _Upper, StringConstraints(pattern=r"^PJ-\d{8}-[0-9A-Z]{6}$")]
+QrKey = Annotated[str, _Upper, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,31}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -32,7 +40,7 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{4,19}$")]
 CitizenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
 Score = Annotated[int, Field(ge=1, le=5, strict=True)]
-EncounterCodeText = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-Z]{4,16}$")]
+EncounterCodeText = Annotated[str, _Upper, StringConstraints(pattern=r"^[0-9A-Z]{4,16}$")]
 ExternalRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 DeviceHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,128}$")]
 
@@ -96,7 +104,7 @@ class IssueQr(Command):
 
     name: ClassVar[str] = "issue_qr"
     subject: QrSubject
-    key: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=32)]
+    key: QrKey
 
 
 class RotateQr(IssueQr):
@@ -148,7 +156,7 @@ class SubmitRating(Command):
 
     name: ClassVar[str] = "submit_rating"
     target: QrSubject
-    key: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=2, max_length=32)]
+    key: QrKey
     verdict: Verdict
     service_score: Score
     attitude_score: Score

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from domain.aggregate import DomainAggregate
 from domain.errors import RuleViolationError
 from domain.ids import encounter_code_id
 from domain.values import EncounterKind, Meta
@@ -15,7 +16,7 @@ from domain.values import EncounterKind, Meta
 CODE_VALIDITY = timedelta(hours=72)
 
 
-class Encounter(Aggregate):
+class Encounter(DomainAggregate):
     """A dispatch, reception, service or duty encounter that must be offered a scan."""
 
     @event("Logged")
@@ -38,7 +39,7 @@ class Encounter(Aggregate):
         self.has_code = has_code
 
 
-class EncounterCode(Aggregate):
+class EncounterCode(DomainAggregate):
     """A one-time code handed to the citizen at an encounter; a rating redeems it once."""
 
     @classmethod

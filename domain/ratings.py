@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from domain.aggregate import DomainAggregate
 from domain.values import CaseKind, Meta, QrSubject, Verdict
 
 
-class Rating(Aggregate):
+class Rating(DomainAggregate):
     """One rating: verdict, three 1-5 scores, optional texts and encounter link.
 
     A callback contact is kept only on the case the rating opens, never on the rating.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import event
 
+from domain.aggregate import DomainAggregate
 from domain.errors import RuleViolationError
 from domain.ids import officer_id, qr_identity_id, unit_id
 from domain.values import Meta, OfficerKind, QrSubject, UnitKind
 
 
-class Unit(Aggregate):
+class Unit(DomainAggregate):
     """A unit of the bureau: the bureau itself, a police station, a window hall, ..."""
 
     @staticmethod
@@ -44,8 +45,19 @@ class Unit(Aggregate):
         self.head_id = officer_id
         self.head_badge = badge
 
+    def vacate_head(self, reason: str, meta: Meta) -> None:
+        """The head moved on; until a new one is assigned, nobody acts as this unit's head."""
+        if self.head_id is None:
+            raise RuleViolationError(f"unit {self.code} has no head")
+        self._head_vacated(reason=reason, meta=meta)
 
-class Officer(Aggregate):
+    @event("HeadVacated")
+    def _head_vacated(self, reason: str, meta: Meta) -> None:
+        self.head_id = None
+        self.head_badge = None
+
+
+class Officer(DomainAggregate):
     """A police or auxiliary officer, identified by badge number."""
 
     @staticmethod
@@ -87,7 +99,7 @@ class Officer(Aggregate):
             raise RuleViolationError(f"officer {self.badge} has left and cannot {what}")
 
 
-class QrIdentity(Aggregate):
+class QrIdentity(DomainAggregate):
     """The identity a QR code stands for; its version changes on every rotation.
 
     The printed token carries the version: rotating or revoking makes old codes stale.

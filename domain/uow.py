@@ -37,12 +37,15 @@ class UnitOfWork:
         """Start a command."""
         self._undo = {}
 
-    def commit_point(self) -> None:
-        """The current command succeeded; keep its changes."""
+    def commit_point(self) -> frozenset[UUID]:
+        """The current command succeeded; keep its changes. Returns the ids it may have changed."""
+        touched = frozenset(self._undo)
         self._undo = {}
+        return touched
 
-    def rollback(self) -> None:
-        """The current command failed; forget every change it made."""
+    def rollback(self) -> frozenset[UUID]:
+        """The current command failed; forget every change it made. Returns the ids it touched."""
+        touched = frozenset(self._undo)
         for aggregate_id, before in self._undo.items():
             if before is None:
                 self._seen.pop(aggregate_id, None)
@@ -50,6 +53,7 @@ class UnitOfWork:
             else:
                 self._seen[aggregate_id] = before
         self._undo = {}
+        return touched
 
     def read(self, cls: type[A], aggregate_id: UUID, what: str, key: str) -> A:
         """An aggregate to look at only (no undo copy is taken)."""

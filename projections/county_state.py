@@ -36,6 +36,11 @@ class UnitRow:
     cases: Counter[str] = field(default_factory=Counter)
     flagged_open: int = 0
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (counters as dicts) for JSON output."""
+        data = {k: v for k, v in vars(self).items() if not isinstance(v, Counter)}
+        return {**data, "ratings": dict(self.ratings), "cases": dict(self.cases)}
+
 
 @dataclass(frozen=True)
 class CaseRow:

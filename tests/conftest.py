@@ -124,17 +124,28 @@ class County:
         a.register_unit(c.RegisterUnit(code="BUR", unit_name="县公安局", kind="bureau"), ADMIN)
         for code, name, head in (("PS1", "城关派出所", "100101"), ("PS2", "青同派出所", "100201")):
             a.register_unit(c.RegisterUnit(code=code, unit_name=name, kind="police_station", parent_code="BUR"), ADMIN)
-            a.register_officer(c.RegisterOfficer(badge=head, officer_name=f"{name}所长", kind="police", unit_code=code), ADMIN)
+            a.register_officer(
+                c.RegisterOfficer(badge=head, officer_name=f"{name}所长", kind="police", unit_code=code), ADMIN
+            )
             a.assign_unit_head(c.AssignUnitHead(unit_code=code, badge=head), ADMIN)
-        a.register_officer(c.RegisterOfficer(badge="100102", officer_name="李警官", kind="police", unit_code="PS1"), ADMIN)
-        a.register_officer(c.RegisterOfficer(badge="F10103", officer_name="赵辅警", kind="auxiliary", unit_code="PS1"), ADMIN)
+        a.register_officer(
+            c.RegisterOfficer(badge="100102", officer_name="李警官", kind="police", unit_code="PS1"), ADMIN
+        )
+        a.register_officer(
+            c.RegisterOfficer(badge="F10103", officer_name="赵辅警", kind="auxiliary", unit_code="PS1"), ADMIN
+        )
         return self
 
     def rate(self, verdict: str = "dissatisfied", *, phone: str | None = "13800138000", **extra: object) -> str | None:
         """A citizen rates officer 100102; returns the case reference if one was opened."""
         fields: dict[str, object] = {
-            "target": "officer", "key": "100102", "verdict": verdict,
-            "service_score": 2, "attitude_score": 2, "efficiency_score": 2, "phone": phone,
+            "target": "officer",
+            "key": "100102",
+            "verdict": verdict,
+            "service_score": 2,
+            "attitude_score": 2,
+            "efficiency_score": 2,
+            "phone": phone,
         }
         fields.update(extra)
         return self.app.submit_rating(c.SubmitRating.model_validate(fields), CITIZEN).case_ref

@@ -13,6 +13,7 @@ from adapters.demo.activity import Activity
 from adapters.demo.cao import CAO_DAY, tell_cao_case
 from adapters.demo.sim import DemoError, DemoResult, SeededIds, Simulation, local, register_county
 from domain.application import PingjingApp
+from domain.ids import LOCAL_TZ
 
 DEFAULT_UNTIL = date(2021, 11, 30)
 DAYS = 30
@@ -26,9 +27,13 @@ def load_demo(app: PingjingApp, *, seed: int = 2021, until: date | None = None) 
     if existing:
         raise DemoError(f"the store already holds {existing} events; the demo loads into an empty store only")
     until = until or DEFAULT_UNTIL
+    now = app.clock.now()
+    today = now.astimezone(LOCAL_TZ).date()
+    if until > today:
+        raise DemoError(f"--until {until} is in the future (today is {today}); the demo only tells the past")
     first = until - timedelta(days=DAYS - 1)
     rng = random.Random(seed)
-    end = local(until, 23, 59)
+    end = min(local(until, 23, 59), now)
     sim = Simulation(app, end)
     cao_start = local(CAO_DAY, 8)
     county = register_county(sim, rng, min(local(first, 8), cao_start) - timedelta(days=2))

@@ -27,6 +27,8 @@ DISSATISFIED_SUMMARY = "群众评价不满意 (dissatisfied rating)"
 def _log_one(w: Work, e: c.LogEncounter) -> Encounter:
     if w.actor.role is Role.OFFICER and e.badge != w.actor.principal:
         raise PermissionDeniedError(f"{w.actor} may only log their own encounters")
+    if e.happened_at > w.now:
+        raise ValidationError(f"encounter time {e.happened_at.isoformat()} is after the time it is logged")
     officer = load_officer(w, e.badge) if e.badge else None
     if officer is not None and officer.left:
         raise RuleViolationError(f"officer {e.badge} has left")

@@ -55,10 +55,19 @@ def register_officer(w: Work, cmd: c.RegisterOfficer) -> Receipt:
     return Receipt(cmd.name, officer.id, extra={"badge": officer.badge})
 
 
+def _step_down(w: Work, officer: Officer, reason: str) -> None:
+    """An officer who heads their unit stops heading it when they leave the unit."""
+    unit = w.uow.get(Unit, officer.unit_id, "unit", str(officer.unit_id))
+    if unit.head_id == officer.id:
+        unit.vacate_head(reason, w.meta)
+
+
 def transfer_officer(w: Work, cmd: c.TransferOfficer) -> Receipt:
-    """Move an officer to another unit."""
+    """Move an officer to another unit (a head stops heading the old one)."""
     officer = w.uow.get(Officer, officer_id(cmd.badge), "officer", cmd.badge)
-    officer.transfer(load_unit(w, cmd.unit_code), w.meta)
+    new_unit = load_unit(w, cmd.unit_code)
+    _step_down(w, officer, f"transferred to {new_unit.code}")
+    officer.transfer(new_unit, w.meta)
     return Receipt(cmd.name, officer.id, extra={"badge": officer.badge, "unit": cmd.unit_code})
 
 
@@ -66,6 +75,7 @@ def record_officer_left(w: Work, cmd: c.RecordOfficerLeft) -> Receipt:
     """Record that an officer left; their QR identity is revoked with it."""
     officer = w.uow.get(Officer, officer_id(cmd.badge), "officer", cmd.badge)
     officer.leave(cmd.reason, w.meta)
+    _step_down(w, officer, f"left: {cmd.reason}")
     qr_id = qr_identity_id(QrSubject.OFFICER, cmd.badge)
     if w.uow.exists(qr_id):
         qr = w.uow.get(QrIdentity, qr_id, "QR code", cmd.badge)
