@@ -150,6 +150,8 @@ class Case(DomainAggregate):
     @event("ResultReported")
     def _result_reported(self, result: str, meta: Meta) -> None:
         self.state = S.REPORTED
+        # Only attempts to call back about the reported result count towards closing unreached.
+        self.failed_attempts = 0
         self.running.pop(SlaStep.FEEDBACK, None)
         if self.callable:
             self.running[SlaStep.CALLBACK] = meta.occurred_at

@@ -167,6 +167,7 @@ class CaseWalk(RuleBasedStateMachine):
         )
 
     def _keep(self) -> None:
+        """Check the new events' metadata, then keep them as they come back from storage."""
         for event in self.case.collect_events():
             meta = event.meta
             assert isinstance(meta, Meta)
@@ -343,7 +344,7 @@ class CaseWalk(RuleBasedStateMachine):
         if not flagged_before and self.case.flagged_at is not None:
             flagged = self.stored[-1]
             assert type(flagged).__name__ == "Flagged"
-            assert flagged.meta == self.stored[-2].meta  # the scheduler's, i.e. the system's
+            assert flagged.meta == self.stored[-2].meta  # flagged by the breach itself
 
     # -- the rules -----------------------------------------------------------------------
 

@@ -424,6 +424,20 @@ def test_a_citizen_reached_after_three_failed_attempts_can_still_be_called_back(
     assert story.case.callback_satisfied is False
 
 
+def test_attempts_made_before_the_result_was_reported_do_not_count_towards_closing_unreached() -> None:
+    story = reach("pushed")
+    for _ in range(3):
+        story.attempt()
+    story.contact()
+    story.report()
+    story.new_events()
+
+    assert story.case.failed_attempts == 0
+    with pytest.raises(IllegalMoveError, match="0 of 3 attempts failed"):
+        story.close()
+    assert story.case.state is S.REPORTED
+
+
 # -- closing ------------------------------------------------------------------------------
 
 def test_a_reported_case_without_contact_closes_as_not_callable() -> None:
