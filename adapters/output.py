@@ -14,9 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 
-def console() -> Console:
-    """A console on stdout; wide enough for case stories when not on a terminal."""
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=False)
+def console(*, stderr: bool = False) -> Console:
+    """A console on stdout (or stderr); wide enough for case stories when not on a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(width=None if stream.isatty() else 200, highlight=False, soft_wrap=False, stderr=stderr)
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

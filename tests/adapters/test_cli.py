@@ -141,7 +141,7 @@ def test_case_show_tells_the_cao_case_event_by_event_as_a_table(
     rows = table_rows(out)
     assert [int(row[0]) for row in rows] == list(range(1, len(CAO_STORY) + 1))
     for row, (_, label, state_after) in zip(rows, CAO_STORY, strict=True):
-        _number, at, event, actor, state, _details = row
+        _number, at, event, actor, state, _details, _sla = row
         assert re.fullmatch(r"2021-11-\d\d \d\d:\d\d", at), row
         assert event.endswith(label), row
         assert state == state_after, row

@@ -1,0 +1,31 @@
+"""What every command module shares: exit codes, errors, formats, and views kept current."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from adapters.bootstrap import Runtime
+from projections import ALL
+from projections.runner import Runner
+from projections.store import ViewStore
+
+EXIT_OK, EXIT_DOMAIN, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[Runtime, argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """The command line asks for something that cannot be done as asked."""
+
+
+def add_format(parser: argparse.ArgumentParser, *choices: str) -> None:
+    """``--format`` with ``table`` as the default."""
+    parser.add_argument("--format", choices=choices or ("table", "json"), default="table", help="output format")
+
+
+def current_views(rt: Runtime) -> ViewStore:
+    """The live views beside the events, caught up with the log before they are read."""
+    views = ViewStore.beside(rt.app)
+    Runner(rt.app, views, ALL).catch_up()
+    return views

@@ -1,0 +1,189 @@
+"""Encounters and ratings: the scan rate and the satisfaction rate, with encounter attribution.
+
+A rating links to an encounter by its one-time code, else to the rated officer's (or
+unit's) latest unrated encounter within 72 hours before the scan (DESIGN §6). The
+projection keeps the recent encounters in memory and in ``pj_encounters`` so that it
+can resume after a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+from uuid import UUID
+
+from domain.encounters import Encounter
+from domain.ratings import Rating
+from domain.values import QrSubject, Verdict
+from projections.base import Context, Projection
+from projections.board import from_opt, from_ts, ts
+from projections.counts import Counts
+from projections.counts import schema as counts_schema
+from projections.store import Cursor, ViewStore
+
+COUNTS_TABLE = "pj_activity_counts"
+ENCOUNTERS = "pj_encounters"
+ATTRIBUTION_WINDOW = timedelta(hours=72)
+#: Encounters older than this behind the newest one are dropped from memory.
+KEEP = timedelta(days=7)
+
+SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {ENCOUNTERS} (encounter_id TEXT PRIMARY KEY, officer_id TEXT, "
+    "unit_id TEXT NOT NULL, happened_at TEXT NOT NULL, rated INTEGER NOT NULL)",
+    f"CREATE INDEX IF NOT EXISTS {ENCOUNTERS}_time ON {ENCOUNTERS} (happened_at)",
+    *counts_schema(COUNTS_TABLE),
+)
+UPSERT = (
+    f"INSERT INTO {ENCOUNTERS} VALUES (?, ?, ?, ?, ?) ON CONFLICT (encounter_id) DO UPDATE SET rated = excluded.rated"
+)
+
+
+@dataclass
+class Seen:
+    """An encounter the attribution may still link a rating to."""
+
+    encounter_id: UUID
+    officer_id: UUID | None
+    unit_id: UUID
+    happened_at: datetime
+    rated: bool = False
+
+
+class ActivityProjection(Projection):
+    """Encounter and rating counts per scope and period."""
+
+    name = "activity"
+    schema: ClassVar[tuple[str, ...]] = SCHEMA
+    tables = (ENCOUNTERS, COUNTS_TABLE)
+
+    def __init__(self, views: ViewStore, context: Context) -> None:
+        super().__init__(views, context)
+        self.forget()
+
+    def forget(self) -> None:
+        """Start again from what is stored."""
+        self.counts = Counts(COUNTS_TABLE)
+        self.encounters: dict[UUID, Seen] = {}
+        self.by_officer: dict[UUID, list[Seen]] = {}
+        self.by_unit: dict[UUID, list[Seen]] = {}
+        self.dirty: dict[UUID, Seen] = {}
+        self.newest: datetime | None = None
+        if self.views.position(self.tracking_name):
+            self._load_recent()
+
+    def _load_recent(self) -> None:
+        rows = self.views.query(f"SELECT MAX(happened_at) FROM {ENCOUNTERS}")
+        newest = from_opt(rows[0][0]) if rows else None
+        if newest is None:
+            return
+        since = ts(newest - KEEP)
+        for encounter_id, officer_id, unit_id, happened_at, rated in self.views.query(
+            f"SELECT encounter_id, officer_id, unit_id, happened_at, rated FROM {ENCOUNTERS} "
+            "WHERE happened_at >= ? ORDER BY happened_at",
+            (since,),
+        ):
+            self._remember(
+                Seen(
+                    UUID(encounter_id),
+                    UUID(officer_id) if officer_id else None,
+                    UUID(unit_id),
+                    from_ts(happened_at),
+                    bool(rated),
+                )
+            )
+
+    def _remember(self, seen: Seen) -> None:
+        self.encounters[seen.encounter_id] = seen
+        if seen.officer_id is not None:
+            self.by_officer.setdefault(seen.officer_id, []).append(seen)
+        self.by_unit.setdefault(seen.unit_id, []).append(seen)
+        if self.newest is None or seen.happened_at > self.newest:
+            self.newest = seen.happened_at
+
+    # -- folding ----------------------------------------------------------------------------
+
+    def apply(self, position: int, event: Any) -> None:
+        """Count encounters and ratings; link ratings to encounters."""
+        if isinstance(event, Encounter.Event):
+            self._encounter(event)
+        elif isinstance(event, Rating.Event):
+            self._rating(event)
+
+    def _encounter(self, event: Any) -> None:
+        seen = Seen(event.originator_id, event.officer_id, event.unit_id, event.happened_at)
+        self._remember(seen)
+        self.dirty[seen.encounter_id] = seen
+        self.counts.add(self._scopes(seen), seen.happened_at, "encounters")
+
+    def _scopes(self, seen: Seen) -> list[str]:
+        return self.context.registry.scopes(seen.unit_id, seen.officer_id)
+
+    def _rating(self, event: Any) -> None:
+        at: datetime = event.meta.occurred_at
+        scopes = self.context.registry.scopes(event.unit_id, event.officer_id)
+        verdict = Verdict(event.verdict)
+        count = self.counts.add
+        count(scopes, at, "ratings")
+        count(scopes, at, f"ratings_{verdict.value}")
+        if verdict is not Verdict.DISSATISFIED:
+            count(scopes, at, "ratings_ok")
+        count(scopes, at, "ratings_verified" if event.encounter_id else "ratings_unverified")
+        linked = self._link(event, at)
+        if linked is not None and not linked.rated:
+            linked.rated = True
+            self.dirty[linked.encounter_id] = linked
+            count(self._scopes(linked), linked.happened_at, "encounters_rated")
+
+    def _link(self, event: Any, at: datetime) -> Seen | None:
+        if event.encounter_id is not None:
+            return self.encounters.get(event.encounter_id)
+        if QrSubject(event.target) is QrSubject.OFFICER:
+            candidates = self.by_officer.get(event.officer_id, [])
+        else:
+            candidates = self.by_unit.get(event.unit_id, [])
+        best = None
+        for seen in candidates:
+            if (
+                not seen.rated
+                and at - ATTRIBUTION_WINDOW <= seen.happened_at <= at
+                and (best is None or seen.happened_at > best.happened_at)
+            ):
+                best = seen
+        return best
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def flush(self, cur: Cursor) -> None:
+        """Write the batch's counts and encounter rows; let go of old encounters."""
+        cur.executemany(
+            UPSERT,
+            [
+                (
+                    str(s.encounter_id),
+                    str(s.officer_id) if s.officer_id else None,
+                    str(s.unit_id),
+                    ts(s.happened_at),
+                    int(s.rated),
+                )
+                for s in self.dirty.values()
+            ],
+        )
+        self.counts.flush(cur)
+        self.dirty.clear()
+        self._prune()
+
+    def _prune(self) -> None:
+        if self.newest is None:
+            return
+        horizon = self.newest - KEEP
+        if all(s.happened_at >= horizon for s in list(self.encounters.values())[:64]):
+            return
+        self.encounters = {k: s for k, s in self.encounters.items() if s.happened_at >= horizon}
+        for index in (self.by_officer, self.by_unit):
+            for key in list(index):
+                kept = [s for s in index[key] if s.happened_at >= horizon]
+                if kept:
+                    index[key] = kept
+                else:
+                    del index[key]

@@ -1,0 +1,366 @@
+"""The cases projection: board, SLA ledger, timeline, audit scores and case counts.
+
+They all follow one case's events, so one projection keeps them: it folds each case with
+the domain's own aggregate (the same code that decided the events), compares which step
+clocks run before and after each event, and derives every row from that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from domain.audit import DEDUCTIONS, audit_score
+from domain.case import Case
+from domain.sla import deadline, warning_at
+from domain.workflow import CloseOutcome, SlaStep
+from projections import board, ledger, timeline
+from projections.base import Context, Projection
+from projections.counts import Counts
+from projections.counts import schema as counts_schema
+from projections.ledger import CANCELLED, LATE, MISSED, ON_TIME, StepRun
+from projections.store import Cursor, ViewStore
+
+COUNTS_TABLE = "pj_case_counts"
+AUDIT_TABLE = "pj_audit"
+AUDIT_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (case_ref TEXT PRIMARY KEY, unit_code TEXT NOT NULL, "
+    "score INTEGER NOT NULL, deductions TEXT NOT NULL, state TEXT NOT NULL)",
+)
+AUDIT_UPSERT = (
+    f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_ref) DO UPDATE SET "
+    "score = excluded.score, deductions = excluded.deductions, state = excluded.state"
+)
+_ENDING = ("Closed", "Reopened")
+
+LoadCase = Callable[[UUID, int], Case]
+
+
+@dataclass
+class CaseView:
+    """What the projection keeps per case between events."""
+
+    case: Case
+    steps: dict[SlaStep, StepRun] = field(default_factory=dict)
+    seqs: dict[str, int] = field(default_factory=dict)
+    deductions: list[str] = field(default_factory=list)
+    timeline_seq: int = 0
+    reached: bool = False
+    order_at: datetime | None = None
+    order_reported: bool = False
+    order_verified: bool = False
+    position: int = 0
+
+    def private(self) -> str:
+        """The projection's own bookkeeping, stored with the board row for restarts."""
+        return json.dumps(
+            {
+                "seqs": self.seqs,
+                "deductions": self.deductions,
+                "timeline_seq": self.timeline_seq,
+                "reached": self.reached,
+                "order_at": board.ts(self.order_at),
+                "order_reported": self.order_reported,
+                "order_verified": self.order_verified,
+            }
+        )
+
+
+class CasesProjection(Projection):
+    """Board, ledger, timeline, audit and case counts."""
+
+    name = "cases"
+    schema: ClassVar[tuple[str, ...]] = (
+        *board.SCHEMA,
+        *ledger.SCHEMA,
+        *timeline.SCHEMA,
+        *AUDIT_SCHEMA,
+        *counts_schema(COUNTS_TABLE),
+    )
+    tables = (board.TABLE, ledger.TABLE, timeline.TABLE, AUDIT_TABLE, COUNTS_TABLE)
+
+    def __init__(self, views: ViewStore, context: Context) -> None:
+        super().__init__(views, context)
+        self.load_case: LoadCase = context.load_case
+        self.forget()
+
+    def forget(self) -> None:
+        """Start from what is stored."""
+        self.cases: dict[UUID, CaseView] = {}
+        self.counts = Counts(COUNTS_TABLE)
+        self.dirty: set[UUID] = set()
+        self.dirty_steps: dict[tuple[str, str, int, int], StepRun] = {}
+        self.new_lines: list[tuple[Any, ...]] = []
+        self.fresh = self.views.position(self.tracking_name) == 0
+
+    # -- folding ----------------------------------------------------------------------------
+
+    def apply(self, position: int, event: Any) -> None:
+        """Fold one event in; only case events matter here."""
+        if not isinstance(event, Case.Event):
+            return
+        self._case_event(position, event)
+
+    def _case_event(self, position: int, event: Any) -> None:
+        view = self._view(event)
+        before = dict(view.case.running) if view is not None else {}
+        case: Case = event.mutate(view.case if view is not None else None)
+        if view is None:
+            view = self.cases[case.id] = CaseView(case)
+        view.case = case
+        view.position = position
+        name = type(event).__name__
+        at: datetime = event.meta.occurred_at
+        self._steps(view, name, before, at)
+        self._facts(view, name, event, at)
+        self._timeline(view, name, event, position, at)
+        self.dirty.add(case.id)
+
+    def _view(self, event: Any) -> CaseView | None:
+        view = self.cases.get(event.originator_id)
+        if view is None and not isinstance(event, Case.Opened) and not self.fresh:  # type: ignore[attr-defined]
+            view = self._restore(event.originator_id)
+        return view
+
+    def _restore(self, case_id: UUID) -> CaseView | None:
+        rows = self.views.query(
+            f"SELECT case_ref, version, position, private FROM {board.TABLE} WHERE case_id = ?",
+            (str(case_id),),
+        )
+        if not rows:
+            return None
+        ref, version, position, private = rows[0]
+        data = json.loads(private)
+        view = CaseView(
+            case=self.load_case(case_id, int(version)),
+            seqs=data["seqs"],
+            deductions=data["deductions"],
+            timeline_seq=data["timeline_seq"],
+            reached=data["reached"],
+            order_at=board.from_opt(data["order_at"]),
+            order_reported=data["order_reported"],
+            order_verified=data["order_verified"],
+            position=int(position),
+        )
+        for run in ledger.running(self.views, ref):
+            view.steps[SlaStep(run.step)] = run
+        self.cases[case_id] = view
+        return view
+
+    def _scopes(self, case: Case) -> list[str]:
+        return self.context.registry.scopes(case.unit_id, case.officer_id)
+
+    def _steps(self, view: CaseView, name: str, before: dict[SlaStep, datetime], at: datetime) -> None:
+        case = view.case
+        after = case.running
+        for step, started in before.items():
+            if after.get(step) != started and step in view.steps:
+                self._end(view, view.steps.pop(step), at, done=name not in _ENDING)
+        for step, started in after.items():
+            if before.get(step) != started:
+                self._start(view, step, started)
+
+    def _start(self, view: CaseView, step: SlaStep, started: datetime) -> None:
+        case = view.case
+        ctx = self.context
+        flagged = case.flagged_at is not None and case.flagged_at <= started
+        due = case.rectification_due if step is SlaStep.RECTIFICATION else None
+        key = f"{step.value}:{case.round}"
+        view.seqs[key] = view.seqs.get(key, 0) + 1
+        run = StepRun(
+            case_ref=case.ref,
+            step=step.value,
+            round=case.round,
+            seq=view.seqs[key],
+            unit_code=ctx.registry.unit_code(case.unit_id),
+            started_at=started,
+            warn_at=warning_at(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due),
+            deadline=deadline(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due),
+            flagged=flagged,
+        )
+        view.steps[step] = run
+        self._dirty_step(run)
+
+    def _end(self, view: CaseView, run: StepRun, at: datetime, *, done: bool) -> None:
+        run.ended_at = at
+        late = at > run.deadline
+        if done:
+            run.status = LATE if late else ON_TIME
+        else:
+            run.status = MISSED if late or run.step == SlaStep.CALLBACK.value else CANCELLED
+        if run.status in (ON_TIME, LATE) or (run.status == MISSED and late):
+            scopes = self._scopes(view.case)
+            self.counts.add(scopes, run.deadline, f"step_due:{run.step}")
+            if run.status == ON_TIME:
+                self.counts.add(scopes, run.deadline, f"step_on_time:{run.step}")
+        if run.status == LATE:
+            view.deductions.append("late_step")
+        elif run.status == MISSED:
+            view.deductions.append("missed_step")
+        self._dirty_step(run)
+
+    def _dirty_step(self, run: StepRun) -> None:
+        self.dirty_steps[(run.case_ref, run.step, run.round, run.seq)] = run
+
+    def _facts(self, view: CaseView, name: str, event: Any, at: datetime) -> None:  # noqa: PLR0912 - a branch per event
+        case = view.case
+        scopes = self._scopes(case)
+        count = self.counts.add
+        if name == "Opened":
+            count(scopes, at, "cases_opened")
+            if case.callable:
+                count(scopes, at, "callable_opened")
+        elif name == "CallbackRecorded" and case.callable and not view.reached:
+            view.reached = True
+            count(scopes, case.opened_at, "callable_reached")
+        elif name == "RectificationOrdered":
+            view.order_at, view.order_reported, view.order_verified = at, False, False
+            count(scopes, at, "rect_ordered")
+        elif name == "RectificationReported" and view.order_at and not view.order_reported:
+            view.order_reported = True
+            count(scopes, view.order_at, "rect_reported")
+        elif name == "Verified" and event.implemented and view.order_at and not view.order_verified:
+            view.order_verified = True
+            count(scopes, view.order_at, "rect_verified")
+        elif name == "Flagged":
+            count(scopes, at, "flagged")
+        elif name in ("SlaWarned", "SlaBreached"):
+            self._mark_sla(view, name, event, at, scopes)
+        elif name == "CallbackAttemptFailed":
+            view.deductions.append("failed_callback")
+        elif name == "Reopened":
+            view.deductions.append("reopened")
+        elif name == "Closed":
+            if case.outcome is not CloseOutcome.RESOLVED:
+                view.deductions.append("no_resolution")
+            elif case.citizen_accepted is False:
+                view.deductions.append("not_accepted")
+        elif name == "AccountabilityRecorded":
+            count(self.context.registry.scopes(case.unit_id, event.officer_id), at, "accountability")
+        elif name == "CommendationRecorded":
+            count(self.context.registry.scopes(event.unit_id or case.unit_id, event.officer_id), at, "commendations")
+
+    def _mark_sla(self, view: CaseView, name: str, event: Any, at: datetime, scopes: list[str]) -> None:
+        run = view.steps.get(SlaStep(event.step))
+        if run is None:
+            return
+        if name == "SlaWarned":
+            run.warned_at = at
+        else:
+            run.breached_at = at
+            self.counts.add(scopes, at, "breaches")
+        self._dirty_step(run)
+
+    def _timeline(self, view: CaseView, name: str, event: Any, position: int, at: datetime) -> None:
+        case = view.case
+        view.timeline_seq += 1
+        zh, en = timeline.EVENT_LABELS.get(name, (name, name))
+        meta = event.meta
+        sla = "; ".join(
+            f"{run.step} due {timeline.local(run.deadline)}{' OVERDUE' if at > run.deadline else ''}"
+            for run in sorted(view.steps.values(), key=lambda r: r.deadline)
+        )
+        actor = "system" if meta.role == "system" else f"{meta.role}:{meta.actor}"
+        self.new_lines.append(
+            (
+                case.ref,
+                view.timeline_seq,
+                position,
+                timeline.local(at),
+                name,
+                zh,
+                en,
+                actor,
+                meta.role.value,
+                meta.channel.value,
+                case.state.value,
+                case.round,
+                sla,
+                timeline.details(event, self.context.registry),
+            )
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def flush(self, cur: Cursor) -> None:
+        """Write the rows this batch changed."""
+        registry = self.context.registry
+        board_rows, audit_rows = [], []
+        for case_id in self.dirty:
+            view = self.cases[case_id]
+            case = view.case
+            deadlines = {run.step: board.ts(run.deadline) or "" for run in view.steps.values()}
+            board_rows.append(
+                (
+                    case.ref,
+                    str(case.id),
+                    case.kind.value,
+                    case.intake.value,
+                    registry.unit_code(case.unit_id),
+                    registry.badge(case.officer_id),
+                    case.state.value,
+                    case.round,
+                    int(case.flagged),
+                    case.flag_reason,
+                    board.ts(case.opened_at),
+                    board.ts(case.closed_at),
+                    case.outcome.value if case.outcome else None,
+                    None if case.citizen_accepted is None else int(case.citizen_accepted),
+                    ",".join(sorted(deadlines)),
+                    json.dumps(deadlines),
+                    min(deadlines.values(), default=None),
+                    case.summary[:200],
+                    case.version,
+                    view.position,
+                    view.private(),
+                )
+            )
+            audit_rows.append(
+                (
+                    case.ref,
+                    registry.unit_code(case.unit_id),
+                    audit_score(view.deductions),
+                    json.dumps(view.deductions),
+                    case.state.value,
+                )
+            )
+        cur.executemany(board.UPSERT, board_rows)
+        cur.executemany(AUDIT_UPSERT, audit_rows)
+        cur.executemany(ledger.UPSERT, [run.values() for run in self.dirty_steps.values()])
+        cur.executemany(timeline.INSERT, self.new_lines)
+        self.counts.flush(cur)
+        self.dirty.clear()
+        self.dirty_steps.clear()
+        self.new_lines = []
+        self.fresh = False
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """A case's procedural audit score with its deductions."""
+
+    ref: str
+    unit_code: str
+    score: int
+    deductions: list[str]
+    state: str
+
+    def explained(self) -> list[str]:
+        """Each deduction with its points and meaning."""
+        return [f"-{DEDUCTIONS[c].points} {DEDUCTIONS[c].zh} ({DEDUCTIONS[c].en})" for c in self.deductions]
+
+
+def audit_of(views: ViewStore, ref: str) -> AuditRow | None:
+    """One case's audit score."""
+    rows = views.query(
+        f"SELECT case_ref, unit_code, score, deductions, state FROM {AUDIT_TABLE} WHERE case_ref = ?",
+        (ref,),
+    )
+    if not rows:
+        return None
+    r = rows[0]
+    return AuditRow(r[0], r[1], int(r[2]), json.loads(r[3]), r[4])

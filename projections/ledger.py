@@ -1,0 +1,105 @@
+"""The SLA ledger: per case, step, round (and restart): clock start, deadline, completion, verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from projections.board import from_opt, from_ts, ts
+from projections.store import ViewStore
+
+TABLE = "pj_ledger"
+SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    "case_ref TEXT NOT NULL, step TEXT NOT NULL, round INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "unit_code TEXT NOT NULL, started_at TEXT NOT NULL, warn_at TEXT NOT NULL, deadline TEXT NOT NULL, "
+    "flagged INTEGER NOT NULL, ended_at TEXT, status TEXT NOT NULL, warned_at TEXT, breached_at TEXT, "
+    "PRIMARY KEY (case_ref, step, round, seq))",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_running ON {TABLE} (status, deadline)",
+)
+
+RUNNING, ON_TIME, LATE, MISSED, CANCELLED = "running", "on_time", "late", "missed", "cancelled"
+
+
+@dataclass
+class StepRun:
+    """One run of one step's clock."""
+
+    case_ref: str
+    step: str
+    round: int
+    seq: int
+    unit_code: str
+    started_at: datetime
+    warn_at: datetime
+    deadline: datetime
+    flagged: bool
+    ended_at: datetime | None = None
+    status: str = RUNNING
+    warned_at: datetime | None = None
+    breached_at: datetime | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The row to store."""
+        return (
+            self.case_ref,
+            self.step,
+            self.round,
+            self.seq,
+            self.unit_code,
+            ts(self.started_at),
+            ts(self.warn_at),
+            ts(self.deadline),
+            int(self.flagged),
+            ts(self.ended_at),
+            self.status,
+            ts(self.warned_at),
+            ts(self.breached_at),
+        )
+
+    @classmethod
+    def from_row(cls, r: tuple[Any, ...]) -> StepRun:
+        """Read a stored row back."""
+        return cls(
+            r[0],
+            r[1],
+            int(r[2]),
+            int(r[3]),
+            r[4],
+            from_ts(r[5]),
+            from_ts(r[6]),
+            from_ts(r[7]),
+            bool(r[8]),
+            from_opt(r[9]),
+            r[10],
+            from_opt(r[11]),
+            from_opt(r[12]),
+        )
+
+
+_COLUMNS = (
+    "case_ref, step, round, seq, unit_code, started_at, warn_at, deadline, flagged, ended_at, status, "
+    "warned_at, breached_at"
+)
+UPSERT = (
+    f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES ({', '.join('?' * 13)}) "
+    "ON CONFLICT (case_ref, step, round, seq) DO UPDATE SET ended_at = excluded.ended_at, "
+    "status = excluded.status, warned_at = excluded.warned_at, breached_at = excluded.breached_at"
+)
+
+
+def steps_of(views: ViewStore, ref: str) -> list[StepRun]:
+    """Every step run of a case."""
+    rows = views.query(f"SELECT {_COLUMNS} FROM {TABLE} WHERE case_ref = ? ORDER BY started_at, seq", (ref,))
+    return [StepRun.from_row(r) for r in rows]
+
+
+def running(views: ViewStore, ref: str | None = None) -> list[StepRun]:
+    """Step runs whose clock is still running (the scheduler's deadlines), optionally of one case."""
+    clause, params = ("AND case_ref = ?", (ref,)) if ref else ("", ())
+    rows = views.query(
+        f"SELECT {_COLUMNS} FROM {TABLE} WHERE status = '{RUNNING}' {clause} ORDER BY deadline",
+        params,
+    )
+    return [StepRun.from_row(r) for r in rows]

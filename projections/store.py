@@ -1,0 +1,133 @@
+"""Where the read models live: tables beside the events, with eventsourcing's tracking.
+
+A :class:`ViewStore` wraps the SQL database of the projections (by default the event
+store's own database) and the library's tracking recorder, so that a batch of view
+rows and the position it reached are written in one transaction: a batch is applied
+exactly once, whatever stops the process in between. Statements are written with
+``?`` placeholders and translated for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg import sql
+
+from domain.application import PingjingApp
+
+
+class Cursor:
+    """A cursor with one placeholder style and rows as plain tuples."""
+
+    def __init__(self, raw: Any, dialect: str) -> None:
+        self.raw = raw
+        self.dialect = dialect
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.dialect == "postgres" else statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+        self.raw.execute(self._sql(statement), tuple(params))
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for many rows."""
+        if rows:
+            self.raw.executemany(self._sql(statement), [tuple(r) for r in rows])
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """Rows of the last query, as tuples in the order of the selected columns."""
+        return [self._tuple(row) for row in self.raw.fetchall()]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """One row of the last query, or None."""
+        row = self.raw.fetchone()
+        return None if row is None else self._tuple(row)
+
+    @staticmethod
+    def _tuple(row: Any) -> tuple[Any, ...]:
+        # PostgreSQL rows come as dicts (the library's row factory), SQLite rows as sqlite3.Row.
+        return tuple(row.values()) if isinstance(row, dict) else tuple(row)
+
+
+class ViewStore:
+    """The projections' database: their tables and their tracking positions."""
+
+    def __init__(self, datastore: Any, dialect: str, description: str) -> None:
+        self.datastore = datastore
+        self.dialect = dialect
+        self.description = description
+        recorder_class: Any = PostgresTrackingRecorder if dialect == "postgres" else SQLiteTrackingRecorder
+        self.tracking: Any = recorder_class(datastore)
+        self.tracking.create_table()
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def beside(cls, app: PingjingApp) -> ViewStore:
+        """The views in the event store's own database (a private memory database for a memory store)."""
+        datastore = getattr(app.factory, "datastore", None)
+        if isinstance(datastore, PostgresDatastore):
+            return cls(datastore, "postgres", "the event store's PostgreSQL database")
+        if isinstance(datastore, SQLiteDatastore):
+            return cls(datastore, "sqlite", "the event store's SQLite file")
+        return cls.in_memory()
+
+    @classmethod
+    def in_memory(cls) -> ViewStore:
+        """Views in a private SQLite memory database (tests, notebooks, as-of queries)."""
+        name = f"file:pingjing-views-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        return cls(SQLiteDatastore(name), "sqlite", "memory")
+
+    @classmethod
+    def sqlite_file(cls, path: Path) -> ViewStore:
+        """Views in their own SQLite file (``projections rebuild --into PATH``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(SQLiteDatastore(str(path), lock_timeout=10), "sqlite", f"SQLite file {path}")
+
+    # -- use ------------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Cursor]:
+        """A transaction; committed on success when ``commit``."""
+        with self.datastore.transaction(commit=commit) as raw:
+            if self.dialect == "postgres":
+                # View tables live in the store's schema, like its events and tracking.
+                raw.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.datastore.schema)))
+            yield Cursor(raw, self.dialect)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query."""
+        with self.transaction(commit=False) as cur:
+            cur.execute(statement, params)
+            return cur.fetchall()
+
+    def create(self, statements: Sequence[str]) -> None:
+        """Create tables and indexes if missing."""
+        with self.transaction(commit=True) as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def position(self, name: str) -> int:
+        """How far the named projection has applied the log (0: nothing yet)."""
+        return int(self.tracking.max_tracking_id(name) or 0)
+
+    def record_position(self, cur: Cursor, name: str, position: int) -> None:
+        """Record the position inside the batch's own transaction."""
+        self.tracking._insert_tracking(cur.raw, Tracking(name, position))
+
+    def reset_position(self, cur: Cursor, name: str) -> None:
+        """Forget a projection's position (before a rebuild from scratch)."""
+        table = "tracking" if self.dialect == "sqlite" else self.tracking.tracking_table_name
+        cur.execute(f"DELETE FROM {table} WHERE application_name = ?", (name,))
+
+    def close(self) -> None:
+        """Release the connections this store opened itself."""
+        self.datastore.close()
