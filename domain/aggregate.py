@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Self
 
 from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
+from eventsourcing.utils import get_topic
 
 from domain.errors import ValidationError
 
@@ -47,3 +48,13 @@ class DomainAggregate(Aggregate):
             if isinstance(value, str):
                 return f"{what} {value}"
         return f"{type(self).__name__.lower()} {self.id}"
+
+
+def event_topics(*aggregates: type[Aggregate]) -> list[str]:
+    """The stored topics of every event class the given aggregates define."""
+    topics = set()
+    for cls in aggregates:
+        for value in vars(cls).values():
+            if isinstance(value, type) and issubclass(value, cls.Event) and value is not cls.Event:
+                topics.add(get_topic(value))
+    return sorted(topics)

@@ -13,20 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper
-from eventsourcing.utils import get_topic
 
+from domain.aggregate import event_topics
 from domain.registry import Officer, QrIdentity, Unit
 
 _PAGE = 5000
-
-
-def _topics() -> list[str]:
-    topics = []
-    for cls in (Unit, Officer, QrIdentity):
-        for value in vars(cls).values():
-            if isinstance(value, type) and issubclass(value, cls.Event) and value is not cls.Event:
-                topics.append(get_topic(value))
-    return sorted(set(topics))
 
 
 class Directory:
@@ -35,7 +26,7 @@ class Directory:
     def __init__(self, recorder: ApplicationRecorder, mapper: Mapper[UUID]) -> None:
         self._recorder = recorder
         self._mapper = mapper
-        self._topics = _topics()
+        self._topics = event_topics(Unit, Officer, QrIdentity)
         self._aggregates: dict[UUID, Any] = {}
         self._position = 0
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 
 from domain.errors import ValidationError
 from domain.ids import LOCAL_TZ
@@ -58,7 +59,13 @@ def month_key(moment: datetime) -> str:
 
 def period_keys(moment: datetime) -> tuple[str, str]:
     """Both periods a fact at ``moment`` counts in."""
-    local = moment.astimezone(LOCAL_TZ)
+    # Asia/Shanghai is a whole number of hours from UTC, so periods only change on UTC hours.
+    return _period_keys_of_hour(int(moment.timestamp()) // 3600)
+
+
+@lru_cache(maxsize=4096)
+def _period_keys_of_hour(hour: int) -> tuple[str, str]:
+    local = datetime.fromtimestamp(hour * 3600, LOCAL_TZ)
     year, week, _ = local.isocalendar()
     return f"{year}-W{week:02d}", f"{local:%Y-%m}"
 

@@ -109,6 +109,7 @@ class WorkingCalendar:
         # Filled a year at a time on first use; two threads loading the same year compute the
         # same set and one of them wins the dict assignment, so no lock is needed.
         self._years: dict[int, frozenset[date]] = {}
+        self._nth: dict[tuple[date, int], date] = {}
 
     def is_working_day(self, day: date) -> bool:
         """True when ``day`` is an official working day (a 调休 Saturday is one; a holiday Monday is not)."""
@@ -130,12 +131,20 @@ class WorkingCalendar:
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
             raise ValidationError(f"days must be a whole number >= 0, got {days!r}")
         local = start.astimezone(LOCAL_TZ)
-        day = local.date()
-        for _ in range(days):
-            day += _ONE_DAY
-            while not self.is_working_day(day):
-                day += _ONE_DAY
-        return datetime.combine(day, local.time(), tzinfo=LOCAL_TZ)
+        return datetime.combine(self._nth_working_day_after(local.date(), days), local.time(), tzinfo=LOCAL_TZ)
+
+    def _nth_working_day_after(self, day: date, days: int) -> date:
+        # Every case started on the same date shares the answer: remember it.
+        key = (day, days)
+        known = self._nth.get(key)
+        if known is None:
+            known = day
+            for _ in range(days):
+                known += _ONE_DAY
+                while not self.is_working_day(known):
+                    known += _ONE_DAY
+            self._nth[key] = known
+        return known
 
     def add_working_time(self, start: datetime, hours: float) -> datetime:
         """When ``hours`` of working time (24 h per working day) have passed; on a day off the count starts

@@ -56,6 +56,7 @@ class ActivityProjection(Projection):
     name = "activity"
     schema: ClassVar[tuple[str, ...]] = SCHEMA
     tables = (ENCOUNTERS, COUNTS_TABLE)
+    sources = (Encounter, Rating)
 
     def __init__(self, views: ViewStore, context: Context) -> None:
         super().__init__(views, context)
@@ -116,7 +117,7 @@ class ActivityProjection(Projection):
         self.dirty[seen.encounter_id] = seen
         self.counts.add(self._scopes(seen), seen.happened_at, "encounters")
 
-    def _scopes(self, seen: Seen) -> list[str]:
+    def _scopes(self, seen: Seen) -> tuple[str, ...]:
         return self.context.registry.scopes(seen.unit_id, seen.officer_id)
 
     def _rating(self, event: Any) -> None:

@@ -38,6 +38,8 @@ class Projection(ABC):
     schema: ClassVar[tuple[str, ...]]
     #: Tables dropped on a rebuild from scratch.
     tables: ClassVar[tuple[str, ...]]
+    #: Aggregate classes whose events this projection reads (the runner reads nothing else).
+    sources: ClassVar[tuple[type, ...]]
 
     def __init__(self, views: ViewStore, context: Context) -> None:
         self.views = views

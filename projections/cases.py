@@ -82,6 +82,7 @@ class CasesProjection(Projection):
         *counts_schema(COUNTS_TABLE),
     )
     tables = (board.TABLE, ledger.TABLE, timeline.TABLE, AUDIT_TABLE, COUNTS_TABLE)
+    sources = (Case,)
 
     def __init__(self, views: ViewStore, context: Context) -> None:
         super().__init__(views, context)
@@ -151,7 +152,7 @@ class CasesProjection(Projection):
         self.cases[case_id] = view
         return view
 
-    def _scopes(self, case: Case) -> list[str]:
+    def _scopes(self, case: Case) -> tuple[str, ...]:
         return self.context.registry.scopes(case.unit_id, case.officer_id)
 
     def _steps(self, view: CaseView, name: str, before: dict[SlaStep, datetime], at: datetime) -> None:
@@ -244,7 +245,7 @@ class CasesProjection(Projection):
         elif name == "CommendationRecorded":
             count(self.context.registry.scopes(event.unit_id or case.unit_id, event.officer_id), at, "commendations")
 
-    def _mark_sla(self, view: CaseView, name: str, event: Any, at: datetime, scopes: list[str]) -> None:
+    def _mark_sla(self, view: CaseView, name: str, event: Any, at: datetime, scopes: tuple[str, ...]) -> None:
         run = view.steps.get(SlaStep(event.step))
         if run is None:
             return

@@ -7,7 +7,7 @@ a batch the deltas accumulate in memory and are added to the table in one statem
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from domain.rates import period_keys
@@ -27,14 +27,23 @@ class Counts:
 
     def __init__(self, table: str) -> None:
         self.table = table
-        self.deltas: Counter[tuple[str, str, str]] = Counter()
+        # Kept per (scopes, periods, metric) while folding, spread over each scope and period at flush:
+        # one dictionary update per fact on the hot path.
+        self.pending: Counter[tuple[tuple[str, ...], tuple[str, str], str]] = Counter()
 
-    def add(self, scopes: Iterable[str], moment: datetime, metric: str, amount: int = 1) -> None:
+    def add(self, scopes: Sequence[str], moment: datetime, metric: str, amount: int = 1) -> None:
         """Count ``metric`` for every scope, in the week and the month of ``moment``."""
-        week, month = period_keys(moment)
-        for scope in scopes:
-            self.deltas[(scope, week, metric)] += amount
-            self.deltas[(scope, month, metric)] += amount
+        self.pending[(tuple(scopes), period_keys(moment), metric)] += amount
+
+    @property
+    def deltas(self) -> Counter[tuple[str, str, str]]:
+        """The pending counts per (scope, period, metric)."""
+        spread: Counter[tuple[str, str, str]] = Counter()
+        for (scopes, periods, metric), amount in self.pending.items():
+            for scope in scopes:
+                for period in periods:
+                    spread[(scope, period, metric)] += amount
+        return spread
 
     def flush(self, cur: Cursor) -> None:
         """Add the deltas to the table."""
@@ -44,11 +53,11 @@ class Counts:
             f"ON CONFLICT (scope, period, metric) DO UPDATE SET value = {self.table}.value + excluded.value",
             rows,
         )
-        self.deltas.clear()
+        self.pending.clear()
 
     def forget(self) -> None:
         """Drop pending deltas."""
-        self.deltas.clear()
+        self.pending.clear()
 
 
 def read_counts(views: ViewStore, tables: Sequence[str], scope: str, period: str) -> dict[str, int]:

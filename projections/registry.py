@@ -37,6 +37,7 @@ class Registry:
 
     units: dict[UUID, UnitInfo] = field(default_factory=dict)
     officers: dict[UUID, OfficerInfo] = field(default_factory=dict)
+    _scopes: dict[tuple[UUID | None, UUID | None], tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     TOPICS = (
         get_topic(Unit.Registered),  # type: ignore[attr-defined]
@@ -55,6 +56,7 @@ class Registry:
             self.officers[event.originator_id].unit_id = event.unit_id
         else:
             return False
+        self._scopes.clear()
         return True
 
     def unit_code(self, unit_id: UUID | None) -> str:
@@ -67,8 +69,12 @@ class Registry:
         info = self.officers.get(officer_id) if officer_id else None
         return info.badge if info else ""
 
-    def scopes(self, unit_id: UUID | None, officer_id: UUID | None = None) -> list[str]:
+    def scopes(self, unit_id: UUID | None, officer_id: UUID | None = None) -> tuple[str, ...]:
         """``county``, the unit and each of its ancestors, and the officer: where a fact counts."""
+        key = (unit_id, officer_id)
+        known = self._scopes.get(key)
+        if known is not None:
+            return known
         scopes = [COUNTY]
         seen: set[UUID] = set()
         current = unit_id
@@ -79,4 +85,5 @@ class Registry:
             current = info.parent_id
         if officer_id is not None and officer_id in self.officers:
             scopes.append(f"officer:{self.officers[officer_id].badge}")
-        return scopes
+        self._scopes[key] = result = tuple(scopes)
+        return result

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from domain.aggregate import event_topics
 from domain.application import PingjingApp
 from domain.sla import SlaPolicy, WorkingCalendar
 from projections.base import Context, Projection
@@ -65,6 +66,8 @@ class Runner:
             load_case=lambda case_id, version: app.repository.get(case_id, version=version),
         )
         self.projections = [cls(views, self.context) for cls in projection_classes]
+        sources = {source for p in self.projections for source in p.sources}
+        self.topics = sorted({*Registry.TOPICS, *event_topics(*sources)})
         self.views.create([s for p in self.projections for s in p.schema])
         self._registry_position = 0
 
@@ -113,23 +116,25 @@ class Runner:
         start = min(positions.values(), default=head)
         self._load_registry(start)
         applied = 0
+        decode = self.app.mapper.to_domain_event
         while start < head and not (stop and stop.is_set()):
-            notifications = self.app.recorder.select_notifications(start=start + 1, limit=self.page, stop=head)
-            if not notifications:
-                break
-            decode = self.app.mapper.to_domain_event
+            # Only the events some projection reads are fetched and decoded.
+            notifications = self.app.recorder.select_notifications(
+                start=start + 1, limit=self.page, stop=head, topics=self.topics
+            )
+            last = notifications[-1].id if len(notifications) == self.page else head
             events: list[tuple[int, Any]] = [(n.id, decode(n)) for n in notifications]
-            last = notifications[-1].id
-            self._apply_page(events, positions, as_of)
-            applied += len(events)
+            self._apply_page(events, last, positions, as_of)
+            applied += last - start
             start = last
             if progress:
                 progress(start, head)
         return applied
 
-    def _apply_page(self, events: list[tuple[int, Any]], positions: dict[str, int], as_of: datetime | None) -> None:
+    def _apply_page(
+        self, events: list[tuple[int, Any]], last: int, positions: dict[str, int], as_of: datetime | None
+    ) -> None:
         registry = self.context.registry
-        last = events[-1][0]
         try:
             for position, event in events:
                 if as_of is not None and event.meta.occurred_at > as_of:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from adapters.demo import data as d
@@ -120,7 +121,7 @@ class Activity:
             encounter_code=code,
         )
         self.sim.result.ratings += 1
-        self.sim.at(at, cmd, CITIZEN, self._case_flow(unit) if opens else None)
+        self.sim.at(at, cmd, CITIZEN, self._case_flow(unit, at, cmd.phone is not None) if opens else None)
 
     def _direct_case(self, day: date, intake: str, text: str) -> None:
         unit = self.rng.choice([u for u, k in self.county.units.items() if k == "police_station"])
@@ -133,34 +134,31 @@ class Activity:
         )
         at = local(day, self.rng.randint(8, 20), self.rng.randrange(60))
         ctx = Context(self._supervisor().actor, Channel(intake))
-        self.sim.at(at, cmd, ctx, self._case_flow(unit))
+        self.sim.at(at, cmd, ctx, self._case_flow(unit, at, cmd.phone is not None))
 
     # -- a case's life ---------------------------------------------------------------------
 
-    def _case_flow(self, unit: str):  # type: ignore[no-untyped-def]
+    def _case_flow(self, unit: str, opened_at: datetime, callable_: bool) -> Callable[[Receipt], None]:
         def opened(receipt: Receipt) -> None:
             if receipt.case_ref is None:
                 raise DemoError(f"{receipt.command} was expected to open a case")
             self.sim.result.cases += 1
-            CaseLife(self, receipt.case_ref, unit, receipt_time=self._opened_at(receipt)).start()
+            CaseLife(self, receipt.case_ref, unit, opened_at, callable_=callable_).start()
 
         return opened
-
-    def _opened_at(self, receipt: Receipt) -> datetime:
-        return self.sim.app.get_case(receipt.case_ref or "").opened_at
 
 
 class CaseLife:
     """Schedules one case's moves; each move schedules the next, so the demo's end cuts cases anywhere."""
 
-    def __init__(self, activity: Activity, ref: str, unit: str, receipt_time: datetime) -> None:
+    def __init__(self, activity: Activity, ref: str, unit: str, opened_at: datetime, *, callable_: bool) -> None:
         self.a = activity
         self.rng = activity.rng
         self.ref = ref
         self.unit = unit
-        self.t = receipt_time
-        self.opened_at = receipt_time
-        self.callable = activity.sim.app.get_case(ref).callable
+        self.t = opened_at
+        self.opened_at = opened_at
+        self.callable = callable_
 
     def _at(self, lo: float, hi: float, command: c.Command, ctx: Context, then=None) -> None:  # type: ignore[no-untyped-def]
         self.t = max(self.a._later(self.t, lo, hi), self.t + timedelta(minutes=15))

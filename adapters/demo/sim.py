@@ -74,7 +74,8 @@ class _Item:
 class Simulation:
     """A time-ordered queue of commands; follow-ups are scheduled from receipts."""
 
-    def __init__(self, app: PingjingApp, end: datetime) -> None:
+    def __init__(self, app: PingjingApp, end: datetime, window: timedelta = WINDOW) -> None:
+        self.window = window
         self.app = app
         self.end = end
         self.queue: list[_Item] = []
@@ -90,9 +91,13 @@ class Simulation:
         heapq.heappush(self.queue, _Item(when, next(self.seq), command, context, then))
 
     def run(self) -> None:
-        """Execute everything in time order, one transaction per ten-minute window."""
+        """Execute everything in time order, one transaction per window.
+
+        A follow-up is scheduled only once its cause is stored, so it always lands in a later
+        window; within a case every follow-up is later than its cause.
+        """
         while self.queue:
-            window_end = self.queue[0].at + WINDOW
+            window_end = self.queue[0].at + self.window
             batch: list[_Item] = []
             while self.queue and self.queue[0].at < window_end:
                 batch.append(heapq.heappop(self.queue))
