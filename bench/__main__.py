@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from adapters.store import connect_postgres, resolve
-from bench import ingest
+from bench import ingest, rebuild
 from bench.machine import describe
 from domain.application import PingjingApp
 
@@ -64,12 +64,19 @@ class _PostgresSchema:
             conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
 
+def _num(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--ratings", type=int, default=20_000, help="ratings in the measured run")
     parser.add_argument("--baseline-ratings", type=int, default=2_000, help="ratings in each baseline run")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--rebuild-events", type=int, default=1_000_000, help="size of the rebuild store (0: skip)")
     args = parser.parse_args(argv)
 
     machine = describe()
@@ -83,9 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows += _ingest_rows("PostgreSQL", _PostgresSchema, args.ratings, args.baseline_ratings, None)
 
+    if args.rebuild_events:
+        r = rebuild.measure(args.rebuild_events)
+        n = f"{r.events:,}"
+        rows.append((f"rebuild all projections from {n} events, SQLite (events/s)", ">= 50,000",
+                     r.rebuild_per_second, r.decode_per_second, "read and decode only"))
+        rows.append(("peak RSS of that rebuild (MB)", "< 500", r.peak_rss_mb, None, "-"))
+        rows.append((f"rates query at {n} events, p95 (ms)", "< 10", r.rates_p95_ms, None, "-"))
+
     header = "| figure | target | measured | baseline (same run) | ratio | baseline is |\n|---|---|---|---|---|---|\n"
     body = "".join(
-        f"| {name} | {target} | {measured:,.0f} | {base:,.0f} | {measured / base:.1f}x | {what} |\n"
+        f"| {name} | {target} | {_num(measured)} | {_num(base)} | "
+        f"{f'{measured / base:.2f}x' if base else '-'} | {what} |\n"
         for name, target, measured, base, what in rows
     )
     table = f"Machine: {machine}\n\n{header}{body}"
