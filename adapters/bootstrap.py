@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from adapters import logging as pj_logging
 from adapters.settings import Settings
-from adapters.store import Store, resolve
+from adapters.store import Store, StoreConfigError, resolve
 from domain.application import Observer, PingjingApp
 from domain.clock import Clock, IdSource
+from domain.errors import ValidationError
+from domain.sla import SlaPolicy
 
 
 @dataclass
 class Runtime:
-    """What a process runs on: its settings, its store and the application."""
+    """What a process runs on: its settings, its store, the application and the SLA policy."""
 
     settings: Settings
     store: Store
     app: PingjingApp
+    policy: SlaPolicy
 
     def close(self) -> None:
         """Release database connections."""
@@ -44,4 +48,18 @@ def bootstrap(
         ids=ids,
         observers=[pj_logging.log_executed] if observers is None else observers,
     )
-    return Runtime(settings=settings, store=store, app=app)
+    return Runtime(settings=settings, store=store, app=app, policy=load_policy(settings.sla_policy))
+
+
+def load_policy(path: Path | None) -> SlaPolicy:
+    """The SLA policy from ``path``, or the defaults; a bad file is refused with its reason."""
+    if path is None:
+        return SlaPolicy.default()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise StoreConfigError(f"PINGJING_SLA_POLICY {path}: {error.strerror}") from None
+    try:
+        return SlaPolicy.from_toml(text)
+    except ValidationError as error:
+        raise StoreConfigError(f"PINGJING_SLA_POLICY {path}: {error}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,3 +18,5 @@ class Settings(BaseSettings):
     #: ``auto``: readable on a terminal, JSON otherwise.
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: A TOML file with the SLA policy (limits per step); unset: the packaged defaults of DESIGN §5.
+    sla_policy: Path | None = None

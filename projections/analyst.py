@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.application import PingjingApp
+from domain.sla import SlaPolicy
 from projections import ALL
 from projections.base import Projection
 from projections.runner import Progress, Runner
@@ -47,8 +48,10 @@ def rebuild_in_memory(
     as_of: datetime | None = None,
     projections: Sequence[type[Projection]] = ALL,
     progress: Progress | None = None,
+    policy: SlaPolicy | None = None,
 ) -> ViewStore:
     """Views rebuilt from scratch in a private memory database, up to a position or a moment."""
     views = ViewStore.in_memory()
-    Runner(app, views, projections).catch_up(until_position=until_position, as_of=as_of, progress=progress)
+    runner = Runner(app, views, projections, policy=policy)
+    runner.catch_up(until_position=until_position, as_of=as_of, progress=progress)
     return views

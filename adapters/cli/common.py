@@ -27,5 +27,5 @@ def add_format(parser: argparse.ArgumentParser, *choices: str) -> None:
 def current_views(rt: Runtime) -> ViewStore:
     """The live views beside the events, caught up with the log before they are read."""
     views = ViewStore.beside(rt.app)
-    Runner(rt.app, views, ALL).catch_up()
+    Runner(rt.app, views, ALL, policy=rt.policy).catch_up()
     return views

@@ -79,7 +79,7 @@ def _progress() -> tuple[Progress, Any]:
 def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     """Follow the log until interrupted."""
     views = ViewStore.beside(rt.app)
-    runner = Runner(rt.app, views, ALL)
+    runner = Runner(rt.app, views, ALL, policy=rt.policy)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -92,7 +92,7 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
 
 def cmd_status(rt: Runtime, args: argparse.Namespace) -> int:
     """Each projection's position and lag."""
-    statuses = Runner(rt.app, ViewStore.beside(rt.app), ALL).status()
+    statuses = Runner(rt.app, ViewStore.beside(rt.app), ALL, policy=rt.policy).status()
     if args.format == "json":
         output.emit_json([{**vars(s), "lag": s.lag} for s in statuses])
         return EXIT_OK
@@ -111,7 +111,7 @@ def cmd_rebuild(rt: Runtime, args: argparse.Namespace) -> int:
     if args.into is not None and args.into.exists():
         raise UsageError(f"{args.into} already exists; choose a new file")
     views = ViewStore.sqlite_file(args.into) if args.into else ViewStore.beside(rt.app)
-    runner = Runner(rt.app, views, [BY_NAME[args.only]] if args.only else ALL)
+    runner = Runner(rt.app, views, [BY_NAME[args.only]] if args.only else ALL, policy=rt.policy)
     runner.reset()
     bar, progress = _progress()
     with bar:
@@ -130,7 +130,7 @@ def cmd_rates(rt: Runtime, args: argparse.Namespace) -> int:
         raise NotFoundError("unit", key)
     if kind == "officer" and rt.app.get_aggregate(officer_id(key)) is None:
         raise NotFoundError("officer", key)
-    views = rebuild_in_memory(rt.app, as_of=args.as_of) if args.as_of else current_views(rt)
+    views = rebuild_in_memory(rt.app, as_of=args.as_of, policy=rt.policy) if args.as_of else current_views(rt)
     report = rates(views, scope, period)
     if args.format == "json":
         output.emit_json(report.as_dict())
