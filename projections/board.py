@@ -85,7 +85,7 @@ class BoardRow:
 
     def overdue_steps(self, now: datetime) -> list[str]:
         """The steps whose deadline has passed at ``now``."""
-        return [step for step, due in self.deadlines.items() if due <= now]
+        return [step for step, due in self.deadlines.items() if due < now]
 
 
 _SELECT = (
@@ -122,7 +122,10 @@ def cases(
     overdue_at: datetime | None = None,
     limit: int = 10_000,
 ) -> list[BoardRow]:
-    """Cases on the board; ``overdue_at`` keeps those with a deadline passed at that moment, most overdue first."""
+    """Cases on the board; ``overdue_at`` keeps those with a deadline passed at that moment, most overdue first.
+
+    A step done exactly at its deadline is on time, so a deadline is passed only after it.
+    """
     where: list[str] = []
     params: list[object] = []
     if state == "open":
@@ -135,7 +138,7 @@ def cases(
         params.append(unit)
     order = "opened_at"
     if overdue_at is not None:
-        where.append("next_deadline IS NOT NULL AND next_deadline <= ?")
+        where.append("next_deadline IS NOT NULL AND next_deadline < ?")
         params.append(ts(overdue_at))
         order = "next_deadline"
     clause = f" WHERE {' AND '.join(where)}" if where else ""

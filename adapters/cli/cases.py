@@ -139,4 +139,4 @@ def cmd_list(rt: Runtime, args: argparse.Namespace) -> int:
 def _due(deadline: datetime | None, now: datetime) -> str:
     if deadline is None:
         return ""
-    return f"{local(deadline)}{' OVERDUE' if deadline <= now else ''}"
+    return f"{local(deadline)}{' OVERDUE' if deadline < now else ''}"
