@@ -7,6 +7,7 @@ import csv
 import signal
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from domain.ids import officer_id, unit_id
 from domain.rates import parse_period
 from projections import ALL, BY_NAME
 from projections.analyst import rebuild_in_memory
+from projections.parallel import rebuild_in_parallel
 from projections.rates import parse_scope, rates
 from projections.runner import Runner
 from projections.store import ViewStore
@@ -53,6 +55,9 @@ def register(sub: Any) -> None:
     when.add_argument("--as-of", type=_moment, help="only what happened at or before this moment (needs --into)")
     when.add_argument("--until-position", type=int, help="only the log up to this position")
     rebuild.add_argument("--into", type=Path, help="rebuild into this SQLite file instead of the live views")
+    rebuild.add_argument(
+        "--jobs", type=int, default=0, help="processes (default: one per projection on a file or server store)"
+    )
     rebuild.set_defaults(handler=cmd_rebuild)
 
     r = sub.add_parser("rates", help="the five rates and on-time rates of a scope in a period")
@@ -110,14 +115,27 @@ def cmd_rebuild(rt: Runtime, args: argparse.Namespace) -> int:
         raise UsageError("--as-of rebuilds a past world; give it --into PATH so the live views stay as they are")
     if args.into is not None and args.into.exists():
         raise UsageError(f"{args.into} already exists; choose a new file")
+    names = [args.only] if args.only else [p.name for p in ALL]
+    jobs = args.jobs or (len(names) if rt.store.kind != "memory" else 1)
+    if jobs > 1 and len(names) > 1:
+        started = time.perf_counter()
+        policy = rt.settings.sla_policy.read_text(encoding="utf-8") if rt.settings.sla_policy else None
+        done = rebuild_in_parallel(
+            rt.store.env, names, policy_toml=policy, until_position=args.until_position, as_of=args.as_of,
+            into=args.into,
+        )
+        for r in done:
+            print(f"rebuilt {r.name} from {r.events} events in {r.seconds:.1f} s")
+        print(f"rebuilt {', '.join(names)} in {time.perf_counter() - started:.1f} s into "
+              f"{args.into or 'the live views'}")
+        return EXIT_OK
     views = ViewStore.sqlite_file(args.into) if args.into else ViewStore.beside(rt.app)
-    runner = Runner(rt.app, views, [BY_NAME[args.only]] if args.only else ALL, policy=rt.policy)
+    runner = Runner(rt.app, views, [BY_NAME[n] for n in names], policy=rt.policy)
     runner.reset()
     bar, progress = _progress()
     with bar:
         applied = runner.catch_up(until_position=args.until_position, as_of=args.as_of, progress=progress)
-    where = views.description
-    print(f"rebuilt {', '.join(p.name for p in runner.projections)} from {applied} events into {where}")
+    print(f"rebuilt {', '.join(names)} from {applied} events into {views.description}")
     return EXIT_OK
 
 
