@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -41,7 +42,8 @@ class ContactAsDict(Transcoding):
 
 
 def register(transcoder: JSONTranscoder) -> None:
-    """Register the domain's transcodings."""
+    """Register the domain's transcodings (and the faster UUID reader in place of the library's)."""
+    transcoder.register(FastUUIDAsHex())
     transcoder.register(MetaAsDict())
     transcoder.register(ContactAsDict())
 
@@ -50,7 +52,7 @@ class FastJSONTranscoder(JSONTranscoder):
     """The library's JSON format, decoded with orjson: the same bytes, read about twice as fast.
 
     Encoding stays with the standard library, which writes the typed ``{"_type_", "_data_"}``
-    objects; decoding parses with orjson and restores those objects in one walk.
+    objects; decoding parses with orjson and restores those objects in place, in one walk.
     """
 
     def decode(self, data: bytes) -> Any:
@@ -58,7 +60,8 @@ class FastJSONTranscoder(JSONTranscoder):
         return self._restore(orjson.loads(data))
 
     def _restore(self, obj: Any) -> Any:
-        if isinstance(obj, dict):
+        kind = type(obj)
+        if kind is dict:
             if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
                 try:
                     transcoding = self.names[obj["_type_"]]
@@ -66,7 +69,33 @@ class FastJSONTranscoder(JSONTranscoder):
                     msg = f"Data serialized with name {obj['_type_']!r} is not deserializable."
                     raise TranscodingNotRegisteredError(msg) from None
                 return transcoding.decode(self._restore(obj["_data_"]))
-            return {k: self._restore(v) if isinstance(v, dict | list) else v for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self._restore(v) if isinstance(v, dict | list) else v for v in obj]
+            for key, value in obj.items():
+                if type(value) is dict or type(value) is list:
+                    obj[key] = self._restore(value)
+            return obj
+        if kind is list:
+            return [self._restore(v) if type(v) is dict or type(v) is list else v for v in obj]
         return obj
+
+
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+class FastUUIDAsHex(Transcoding):
+    """The library's ``uuid_hex`` encoding, decoded without re-validating what it wrote."""
+
+    type = uuid.UUID
+    name = "uuid_hex"
+
+    def encode(self, obj: uuid.UUID) -> str:
+        """32 hex digits, as the library writes them."""
+        return obj.hex
+
+    def decode(self, data: str) -> uuid.UUID:
+        """A UUID from 32 hex digits (int() refuses anything else)."""
+        value = _new(uuid.UUID)
+        _set(value, "int", int(data, 16))
+        _set(value, "is_safe", _UNKNOWN)
+        return value
