@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,8 +64,14 @@ def rebuild_in_parallel(
     until_position: int | None = None,
     as_of: datetime | None = None,
     into: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    poll: float = 0.5,
 ) -> list[Rebuilt]:
-    """Rebuild ``names``, each in its own process; returns what each did."""
+    """Rebuild ``names``, each in its own process; returns what each did.
+
+    ``progress`` is told, every ``poll`` seconds, how far the slowest projection has got: the
+    positions are read from the tracking table the processes write.
+    """
     if into is not None:
         # Create the file and its tracking table once, before the processes share it.
         ViewStore.sqlite_file(into).close()
@@ -76,4 +83,25 @@ def rebuild_in_parallel(
             )
             for name in names
         ]
+        if progress is not None:
+            _report(futures, env, names, into, progress, poll)
         return [f.result() for f in futures]
+
+
+def _report(
+    futures: list[Future[Rebuilt]],
+    env: dict[str, str],
+    names: list[str],
+    into: Path | None,
+    progress: Callable[[int], None],
+    poll: float,
+) -> None:
+    app = PingjingApp(env=env, observers=[])
+    views = ViewStore.sqlite_file(into) if into else ViewStore.beside(app)
+    try:
+        while wait(futures, timeout=poll).not_done:
+            progress(min(views.position(f"pingjing.{name}") for name in names))
+    finally:
+        if into:
+            views.close()
+        app.close()

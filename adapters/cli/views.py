@@ -120,10 +120,14 @@ def cmd_rebuild(rt: Runtime, args: argparse.Namespace) -> int:
     if jobs > 1 and len(names) > 1:
         started = time.perf_counter()
         policy = rt.settings.sla_policy.read_text(encoding="utf-8") if rt.settings.sla_policy else None
-        done = rebuild_in_parallel(
-            rt.store.env, names, policy_toml=policy, until_position=args.until_position, as_of=args.as_of,
-            into=args.into,
-        )
+        bar, progress = _progress()
+        head = args.until_position or int(rt.app.recorder.max_notification_id() or 0)
+        with bar:
+            done = rebuild_in_parallel(
+                rt.store.env, names, policy_toml=policy, until_position=args.until_position, as_of=args.as_of,
+                into=args.into, progress=lambda position: progress(position, head),
+            )
+            progress(head, head)
         for r in done:
             print(f"rebuilt {r.name} from {r.events} events in {r.seconds:.1f} s")
         print(f"rebuilt {', '.join(names)} in {time.perf_counter() - started:.1f} s into "
