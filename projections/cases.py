@@ -168,7 +168,8 @@ class CasesProjection(Projection):
     def _start(self, view: CaseView, step: SlaStep, started: datetime) -> None:
         case = view.case
         ctx = self.context
-        flagged = case.flagged_at is not None and case.flagged_at <= started
+        # Flagged before this step started (in log order): a step already running keeps its deadline.
+        flagged = case.flagged_at is not None
         due = case.rectification_due if step is SlaStep.RECTIFICATION else None
         key = f"{step.value}:{case.round}"
         view.seqs[key] = view.seqs.get(key, 0) + 1

@@ -17,6 +17,7 @@ SCHEMA = (
     "flagged INTEGER NOT NULL, ended_at TEXT, status TEXT NOT NULL, warned_at TEXT, breached_at TEXT, "
     "PRIMARY KEY (case_ref, step, round, seq))",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_running ON {TABLE} (status, deadline)",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_warning ON {TABLE} (status, warn_at)",
 )
 
 RUNNING, ON_TIME, LATE, MISSED, CANCELLED = "running", "on_time", "late", "missed", "cancelled"
@@ -93,6 +94,34 @@ def steps_of(views: ViewStore, ref: str) -> list[StepRun]:
     """Every step run of a case."""
     rows = views.query(f"SELECT {_COLUMNS} FROM {TABLE} WHERE case_ref = ? ORDER BY started_at, seq", (ref,))
     return [StepRun.from_row(r) for r in rows]
+
+
+def due_until(views: ViewStore, moment: datetime) -> list[tuple[str, StepRun]]:
+    """``("warning" | "breach", run)`` for every running step whose warning or deadline has come by ``moment``
+    and has not been recorded yet, earliest first."""
+    at = ts(moment)
+    rows = views.query(
+        f"SELECT {_COLUMNS} FROM {TABLE} WHERE status = '{RUNNING}' AND breached_at IS NULL "
+        "AND (deadline <= ? OR (warned_at IS NULL AND warn_at <= ?))",
+        (at, at),
+    )
+    due: list[tuple[str, StepRun]] = []
+    for run in map(StepRun.from_row, rows):
+        if run.deadline <= moment:
+            due.append(("breach", run))
+        elif run.warned_at is None:
+            due.append(("warning", run))
+    return sorted(due, key=lambda item: item[1].deadline if item[0] == "breach" else item[1].warn_at)
+
+
+def next_due(views: ViewStore) -> datetime | None:
+    """The earliest warning or deadline still to be recorded, if any."""
+    rows = views.query(
+        f"SELECT MIN(warn_at) FROM {TABLE} WHERE status = '{RUNNING}' AND warned_at IS NULL AND breached_at IS NULL "
+        f"UNION ALL SELECT MIN(deadline) FROM {TABLE} WHERE status = '{RUNNING}' AND breached_at IS NULL"
+    )
+    found = [from_ts(r[0]) for r in rows if r[0] is not None]
+    return min(found, default=None)
 
 
 def running(views: ViewStore, ref: str | None = None) -> list[StepRun]:

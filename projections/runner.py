@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
 from domain.aggregate import event_topics
@@ -70,6 +71,8 @@ class Runner:
         self.topics = sorted({*Registry.TOPICS, *event_topics(*sources)})
         self.views.create([s for p in self.projections for s in p.schema])
         self._registry_position = 0
+        # The position each projection's in-memory state stands at (it loads lazily from its rows).
+        self._in_memory: dict[str, int] = {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -93,6 +96,7 @@ class Runner:
                 self.views.reset_position(cur, projection.tracking_name)
         for projection in self.projections:
             projection.forget()
+        self._in_memory = {}
         self.context.registry = Registry()
         self._registry_position = 0
         self.views.create([s for p in self.projections for s in p.schema])
@@ -112,7 +116,7 @@ class Runner:
         ``as_of`` applies only the events that happened at or before that moment.
         """
         head = self.head() if until_position is None else min(until_position, self.head())
-        positions = {p.name: self.views.position(p.tracking_name) for p in self.projections}
+        positions = self._stored_positions()
         start = min(positions.values(), default=head)
         self._load_registry(start)
         applied = 0
@@ -124,12 +128,29 @@ class Runner:
             )
             last = notifications[-1].id if len(notifications) == self.page else head
             events: list[tuple[int, Any]] = [(n.id, decode(n)) for n in notifications]
-            self._apply_page(events, last, positions, as_of)
+            try:
+                self._apply_page(events, last, positions, as_of)
+            except IntegrityError:
+                # Another runner stored this page first (its tracking position is ahead of ours):
+                # start again from what is stored, so nothing is applied twice.
+                positions = self._stored_positions()
+                start = min(positions.values(), default=head)
+                continue
             applied += last - start
             start = last
             if progress:
                 progress(start, head)
         return applied
+
+    def _stored_positions(self) -> dict[str, int]:
+        """Each projection's stored position; a projection whose memory is not at that position
+        (another runner moved the tables on) forgets and resumes from the stored rows."""
+        positions = {p.name: self.views.position(p.tracking_name) for p in self.projections}
+        for projection in self.projections:
+            if self._in_memory.get(projection.name) != positions[projection.name]:
+                projection.forget()
+                self._in_memory[projection.name] = positions[projection.name]
+        return positions
 
     def _apply_page(
         self, events: list[tuple[int, Any]], last: int, positions: dict[str, int], as_of: datetime | None
@@ -153,9 +174,11 @@ class Runner:
             # In-memory state may hold half a page: start again from what is stored.
             for projection in self.projections:
                 projection.forget()
+            self._in_memory = {}
             raise
         for projection in self.projections:
             positions[projection.name] = max(positions[projection.name], last)
+            self._in_memory[projection.name] = positions[projection.name]
         self._registry_position = max(self._registry_position, last)
 
     def _load_registry(self, position: int) -> None:
