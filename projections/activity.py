@@ -30,12 +30,13 @@ KEEP = timedelta(days=7)
 
 SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {ENCOUNTERS} (encounter_id TEXT PRIMARY KEY, officer_id TEXT, "
-    "unit_id TEXT NOT NULL, happened_at TEXT NOT NULL, rated INTEGER NOT NULL)",
+    "unit_id TEXT NOT NULL, happened_at TEXT NOT NULL, rated INTEGER NOT NULL, position BIGINT NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {ENCOUNTERS}_time ON {ENCOUNTERS} (happened_at)",
     *counts_schema(COUNTS_TABLE),
 )
 UPSERT = (
-    f"INSERT INTO {ENCOUNTERS} VALUES (?, ?, ?, ?, ?) ON CONFLICT (encounter_id) DO UPDATE SET rated = excluded.rated"
+    f"INSERT INTO {ENCOUNTERS} VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (encounter_id) DO UPDATE SET rated = excluded.rated"
 )
 
 
@@ -47,6 +48,7 @@ class Seen:
     officer_id: UUID | None
     unit_id: UUID
     happened_at: datetime
+    position: int
     rated: bool = False
 
 
@@ -79,9 +81,10 @@ class ActivityProjection(Projection):
         if newest is None:
             return
         since = ts(newest - KEEP)
-        for encounter_id, officer_id, unit_id, happened_at, rated in self.views.query(
-            f"SELECT encounter_id, officer_id, unit_id, happened_at, rated FROM {ENCOUNTERS} "
-            "WHERE happened_at >= ? ORDER BY happened_at",
+        # In log order among equal times, as live: the attribution breaks ties by that order.
+        for encounter_id, officer_id, unit_id, happened_at, rated, position in self.views.query(
+            f"SELECT encounter_id, officer_id, unit_id, happened_at, rated, position FROM {ENCOUNTERS} "
+            "WHERE happened_at >= ? ORDER BY happened_at, position",
             (since,),
         ):
             self._remember(
@@ -90,6 +93,7 @@ class ActivityProjection(Projection):
                     UUID(officer_id) if officer_id else None,
                     UUID(unit_id),
                     from_ts(happened_at),
+                    int(position),
                     bool(rated),
                 )
             )
@@ -107,12 +111,12 @@ class ActivityProjection(Projection):
     def apply(self, position: int, event: Any) -> None:
         """Count encounters and ratings; link ratings to encounters."""
         if isinstance(event, Encounter.Event):
-            self._encounter(event)
+            self._encounter(position, event)
         elif isinstance(event, Rating.Event):
             self._rating(event)
 
-    def _encounter(self, event: Any) -> None:
-        seen = Seen(event.originator_id, event.officer_id, event.unit_id, event.happened_at)
+    def _encounter(self, position: int, event: Any) -> None:
+        seen = Seen(event.originator_id, event.officer_id, event.unit_id, event.happened_at, position)
         self._remember(seen)
         self.dirty[seen.encounter_id] = seen
         self.counts.add(self._scopes(seen), seen.happened_at, "encounters")
@@ -166,6 +170,7 @@ class ActivityProjection(Projection):
                     str(s.unit_id),
                     ts(s.happened_at),
                     int(s.rated),
+                    s.position,
                 )
                 for s in self.dirty.values()
             ],

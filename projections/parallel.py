@@ -72,9 +72,13 @@ def rebuild_in_parallel(
     ``progress`` is told, every ``poll`` seconds, how far the slowest projection has got: the
     positions are read from the tracking table the processes write.
     """
+    # Create the tracking table once, before the processes race to create it.
     if into is not None:
-        # Create the file and its tracking table once, before the processes share it.
         ViewStore.sqlite_file(into).close()
+    else:
+        app = PingjingApp(env=env, observers=[])
+        ViewStore.beside(app)
+        app.close()
     with ProcessPoolExecutor(max_workers=len(names)) as pool:
         futures = [
             pool.submit(

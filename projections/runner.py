@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
@@ -111,7 +112,7 @@ class Runner:
         progress: Progress | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Apply every event up to ``until_position`` (default: the head); returns events applied.
+        """Apply every event up to ``until_position`` (default: the head); returns the events applied.
 
         ``as_of`` applies only the events that happened at or before that moment.
         """
@@ -129,14 +130,13 @@ class Runner:
             last = notifications[-1].id if len(notifications) == self.page else head
             events: list[tuple[int, Any]] = [(n.id, decode(n)) for n in notifications]
             try:
-                self._apply_page(events, last, positions, as_of)
-            except IntegrityError:
-                # Another runner stored this page first (its tracking position is ahead of ours):
-                # start again from what is stored, so nothing is applied twice.
+                applied += self._apply_page(events, last, positions, as_of)
+            except (IntegrityError, OriginatorVersionError):
+                # Another runner stored this page first (its position moved on, or its rows are
+                # ahead of our memory): start again from what is stored, so nothing counts twice.
                 positions = self._stored_positions()
                 start = min(positions.values(), default=head)
                 continue
-            applied += last - start
             start = last
             if progress:
                 progress(start, head)
@@ -154,12 +154,14 @@ class Runner:
 
     def _apply_page(
         self, events: list[tuple[int, Any]], last: int, positions: dict[str, int], as_of: datetime | None
-    ) -> None:
+    ) -> int:
         registry = self.context.registry
+        applied = 0
         try:
             for position, event in events:
                 if as_of is not None and event.meta.occurred_at > as_of:
                     continue
+                applied += 1
                 if position > self._registry_position and registry.apply(event):
                     self._registry_position = position
                 for projection in self.projections:
@@ -169,7 +171,7 @@ class Runner:
                 for projection in self.projections:
                     if last > positions[projection.name]:
                         projection.flush(cur)
-                        self.views.record_position(cur, projection.tracking_name, last)
+                        self.views.record_position(cur, projection.tracking_name, positions[projection.name], last)
         except BaseException:
             # In-memory state may hold half a page: start again from what is stored.
             for projection in self.projections:
@@ -180,6 +182,7 @@ class Runner:
             positions[projection.name] = max(positions[projection.name], last)
             self._in_memory[projection.name] = positions[projection.name]
         self._registry_position = max(self._registry_position, last)
+        return applied
 
     def _load_registry(self, position: int) -> None:
         """The registry as it stood at ``position`` (units and officers change rarely: one filtered read)."""

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg import sql
@@ -45,6 +45,12 @@ class Cursor:
     def fetchall(self) -> list[tuple[Any, ...]]:
         """Rows of the last query, as tuples in the order of the selected columns."""
         return [self._tuple(row) for row in self.raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        """Rows the last statement changed."""
+        raw = getattr(self.raw, "sqlite_cursor", self.raw)  # the library wraps sqlite3's cursor
+        return int(raw.rowcount)
 
     def fetchone(self) -> tuple[Any, ...] | None:
         """One row of the last query, or None."""
@@ -119,14 +125,36 @@ class ViewStore:
         """How far the named projection has applied the log (0: nothing yet)."""
         return int(self.tracking.max_tracking_id(name) or 0)
 
-    def record_position(self, cur: Cursor, name: str, position: int) -> None:
-        """Record the position inside the batch's own transaction."""
-        self.tracking._insert_tracking(cur.raw, Tracking(name, position))
+    @property
+    def _tracking_table(self) -> str:
+        return "tracking" if self.dialect == "sqlite" else str(self.tracking.tracking_table_name)
+
+    def record_position(self, cur: Cursor, name: str, expected: int, position: int) -> None:
+        """Move the position from ``expected`` to ``position`` inside the batch's own transaction.
+
+        A compare-and-set: if another runner moved the position on since this one read it, the
+        batch was folded from stale rows and must not be stored; the library's IntegrityError
+        rolls the transaction back and the runner resumes from what is stored.
+        """
+        if expected == 0:
+            cur.execute(
+                f"INSERT INTO {self._tracking_table} (application_name, notification_id) VALUES (?, ?) "
+                "ON CONFLICT (application_name) DO NOTHING",
+                (name, position),
+            )
+        else:
+            cur.execute(
+                f"UPDATE {self._tracking_table} SET notification_id = ? "
+                "WHERE application_name = ? AND notification_id = ?",
+                (position, name, expected),
+            )
+        if cur.rowcount != 1:
+            msg = f"{name}: another runner stored position past {expected} first"
+            raise IntegrityError(msg)
 
     def reset_position(self, cur: Cursor, name: str) -> None:
         """Forget a projection's position (before a rebuild from scratch)."""
-        table = "tracking" if self.dialect == "sqlite" else self.tracking.tracking_table_name
-        cur.execute(f"DELETE FROM {table} WHERE application_name = ?", (name,))
+        cur.execute(f"DELETE FROM {self._tracking_table} WHERE application_name = ?", (name,))
 
     def close(self) -> None:
         """Release the connections this store opened itself."""
