@@ -57,24 +57,26 @@ class FastJSONTranscoder(JSONTranscoder):
 
     def decode(self, data: bytes) -> Any:
         """Parse ``data`` and restore every typed value."""
-        return self._restore(orjson.loads(data))
+        obj = orjson.loads(data)
+        return self._restore(obj) if type(obj) is dict or type(obj) is list else obj
 
     def _restore(self, obj: Any) -> Any:
-        kind = type(obj)
-        if kind is dict:
-            if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
-                try:
-                    transcoding = self.names[obj["_type_"]]
-                except KeyError:
-                    msg = f"Data serialized with name {obj['_type_']!r} is not deserializable."
-                    raise TranscodingNotRegisteredError(msg) from None
-                return transcoding.decode(self._restore(obj["_data_"]))
-            for key, value in obj.items():
-                if type(value) is dict or type(value) is list:
-                    obj[key] = self._restore(value)
-            return obj
-        if kind is list:
+        # Only containers are visited: most values are plain strings and numbers.
+        if type(obj) is list:
             return [self._restore(v) if type(v) is dict or type(v) is list else v for v in obj]
+        if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
+            try:
+                transcoding = self.names[obj["_type_"]]
+            except KeyError:
+                msg = f"Data serialized with name {obj['_type_']!r} is not deserializable."
+                raise TranscodingNotRegisteredError(msg) from None
+            data = obj["_data_"]
+            if type(data) is dict or type(data) is list:
+                data = self._restore(data)
+            return transcoding.decode(data)
+        for key, value in obj.items():
+            if type(value) is dict or type(value) is list:
+                obj[key] = self._restore(value)
         return obj
 
 

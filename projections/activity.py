@@ -8,6 +8,7 @@ can resume after a restart.
 
 from __future__ import annotations
 
+from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -50,6 +51,10 @@ class Seen:
     happened_at: datetime
     position: int
     rated: bool = False
+
+
+def _order(seen: Seen) -> tuple[datetime, int]:
+    return seen.happened_at, seen.position
 
 
 class ActivityProjection(Projection):
@@ -100,9 +105,10 @@ class ActivityProjection(Projection):
 
     def _remember(self, seen: Seen) -> None:
         self.encounters[seen.encounter_id] = seen
+        # Kept sorted by (time, log position), so the attribution can look back from the newest.
         if seen.officer_id is not None:
-            self.by_officer.setdefault(seen.officer_id, []).append(seen)
-        self.by_unit.setdefault(seen.unit_id, []).append(seen)
+            insort(self.by_officer.setdefault(seen.officer_id, []), seen, key=_order)
+        insort(self.by_unit.setdefault(seen.unit_id, []), seen, key=_order)
         if self.newest is None or seen.happened_at > self.newest:
             self.newest = seen.happened_at
 
@@ -147,13 +153,13 @@ class ActivityProjection(Projection):
             candidates = self.by_officer.get(event.officer_id, [])
         else:
             candidates = self.by_unit.get(event.unit_id, [])
+        # The latest unrated encounter in the window; among equal times the first logged.
+        earliest = at - ATTRIBUTION_WINDOW
         best = None
-        for seen in candidates:
-            if (
-                not seen.rated
-                and at - ATTRIBUTION_WINDOW <= seen.happened_at <= at
-                and (best is None or seen.happened_at > best.happened_at)
-            ):
+        for seen in reversed(candidates):
+            if seen.happened_at < earliest or (best is not None and seen.happened_at < best.happened_at):
+                break
+            if not seen.rated and seen.happened_at <= at:
                 best = seen
         return best
 
