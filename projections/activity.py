@@ -2,8 +2,8 @@
 
 A rating links to an encounter by its one-time code, else to the rated officer's (or
 unit's) latest unrated encounter within 72 hours before the scan (DESIGN §6). The
-projection keeps the recent encounters in memory and in ``pj_encounters`` so that it
-can resume after a restart.
+projection keeps the last seven days of encounters in memory and in ``pj_encounters``
+(nothing older can be linked) so that it can resume after a restart.
 """
 
 from __future__ import annotations
@@ -183,6 +183,9 @@ class ActivityProjection(Projection):
         )
         self.counts.flush(cur)
         self.dirty.clear()
+        if self.newest is not None:
+            # The table only has to let a restart resume the attribution: older rows can go.
+            cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (ts(self.newest - KEEP),))
         self._prune()
 
     def _prune(self) -> None:
