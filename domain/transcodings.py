@@ -74,8 +74,21 @@ class FastJSONTranscoder(JSONTranscoder):
             if type(data) is dict or type(data) is list:
                 data = self._restore(data)
             return transcoding.decode(data)
+        names = self.names
         for key, value in obj.items():
-            if type(value) is dict or type(value) is list:
+            kind = type(value)
+            if kind is dict:
+                # Typed values are restored here rather than in a call of their own: most events
+                # hold several (ids, times, metadata), and this loop is the hot path of every replay.
+                name = value.get("_type_")
+                if name is not None and len(value) == 2 and name in names:
+                    data = value["_data_"]
+                    if type(data) is dict or type(data) is list:
+                        data = self._restore(data)
+                    obj[key] = names[name].decode(data)
+                else:
+                    obj[key] = self._restore(value)
+            elif kind is list:
                 obj[key] = self._restore(value)
         return obj
 

@@ -8,7 +8,6 @@ projection keeps the last seven days of encounters in memory and in ``pj_encount
 
 from __future__ import annotations
 
-from bisect import insort
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -51,10 +50,6 @@ class Seen:
     happened_at: datetime
     position: int
     rated: bool = False
-
-
-def _order(seen: Seen) -> tuple[datetime, int]:
-    return seen.happened_at, seen.position
 
 
 class ActivityProjection(Projection):
@@ -105,10 +100,9 @@ class ActivityProjection(Projection):
 
     def _remember(self, seen: Seen) -> None:
         self.encounters[seen.encounter_id] = seen
-        # Kept sorted by (time, log position), so the attribution can look back from the newest.
         if seen.officer_id is not None:
-            insort(self.by_officer.setdefault(seen.officer_id, []), seen, key=_order)
-        insort(self.by_unit.setdefault(seen.unit_id, []), seen, key=_order)
+            self.by_officer.setdefault(seen.officer_id, []).append(seen)
+        self.by_unit.setdefault(seen.unit_id, []).append(seen)
         if self.newest is None or seen.happened_at > self.newest:
             self.newest = seen.happened_at
 
@@ -154,12 +148,15 @@ class ActivityProjection(Projection):
         else:
             candidates = self.by_unit.get(event.unit_id, [])
         # The latest unrated encounter in the window; among equal times the first logged.
+        # The lists hold a week of one officer's or unit's encounters, in log order.
         earliest = at - ATTRIBUTION_WINDOW
         best = None
-        for seen in reversed(candidates):
-            if seen.happened_at < earliest or (best is not None and seen.happened_at < best.happened_at):
-                break
-            if not seen.rated and seen.happened_at <= at:
+        for seen in candidates:
+            if (
+                not seen.rated
+                and earliest <= seen.happened_at <= at
+                and (best is None or seen.happened_at > best.happened_at)
+            ):
                 best = seen
         return best
 
