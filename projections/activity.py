@@ -52,6 +52,17 @@ class Seen:
     rated: bool = False
 
 
+def _rating_metrics(verdict: Verdict, verified: bool) -> tuple[str, ...]:
+    ok = ("ratings_ok",) if verdict is not Verdict.DISSATISFIED else ()
+    return ("ratings", f"ratings_{verdict.value}", *ok, "ratings_verified" if verified else "ratings_unverified")
+
+
+#: What a rating counts, by (verdict, verified by a one-time code).
+_RATING_METRICS = {
+    (verdict.value, verified): _rating_metrics(verdict, verified) for verdict in Verdict for verified in (False, True)
+}
+
+
 class ActivityProjection(Projection):
     """Encounter and rating counts per scope and period."""
 
@@ -127,18 +138,12 @@ class ActivityProjection(Projection):
     def _rating(self, event: Any) -> None:
         at: datetime = event.meta.occurred_at
         scopes = self.context.registry.scopes(event.unit_id, event.officer_id)
-        verdict = Verdict(event.verdict)
-        count = self.counts.add
-        count(scopes, at, "ratings")
-        count(scopes, at, f"ratings_{verdict.value}")
-        if verdict is not Verdict.DISSATISFIED:
-            count(scopes, at, "ratings_ok")
-        count(scopes, at, "ratings_verified" if event.encounter_id else "ratings_unverified")
+        self.counts.add(scopes, at, *_RATING_METRICS[(event.verdict, event.encounter_id is not None)])
         linked = self._link(event, at)
         if linked is not None and not linked.rated:
             linked.rated = True
             self.dirty[linked.encounter_id] = linked
-            count(self._scopes(linked), linked.happened_at, "encounters_rated")
+            self.counts.add(self._scopes(linked), linked.happened_at, "encounters_rated")
 
     def _link(self, event: Any, at: datetime) -> Seen | None:
         if event.encounter_id is not None:

@@ -27,22 +27,23 @@ class Counts:
 
     def __init__(self, table: str) -> None:
         self.table = table
-        # Kept per (scopes, periods, metric) while folding, spread over each scope and period at flush:
-        # one dictionary update per fact on the hot path.
-        self.pending: Counter[tuple[tuple[str, ...], tuple[str, str], str]] = Counter()
+        # Kept per (scopes, periods, metrics) while folding, spread over each scope, period and metric
+        # at flush: one dictionary update per fact on the hot path.
+        self.pending: Counter[tuple[tuple[str, ...], tuple[str, str], tuple[str, ...]]] = Counter()
 
-    def add(self, scopes: Sequence[str], moment: datetime, metric: str, amount: int = 1) -> None:
-        """Count ``metric`` for every scope, in the week and the month of ``moment``."""
-        self.pending[(tuple(scopes), period_keys(moment), metric)] += amount
+    def add(self, scopes: Sequence[str], moment: datetime, *metrics: str) -> None:
+        """Count each of ``metrics`` once for every scope, in the week and the month of ``moment``."""
+        self.pending[(tuple(scopes), period_keys(moment), metrics)] += 1
 
     @property
     def deltas(self) -> Counter[tuple[str, str, str]]:
         """The pending counts per (scope, period, metric)."""
         spread: Counter[tuple[str, str, str]] = Counter()
-        for (scopes, periods, metric), amount in self.pending.items():
+        for (scopes, periods, metrics), amount in self.pending.items():
             for scope in scopes:
                 for period in periods:
-                    spread[(scope, period, metric)] += amount
+                    for metric in metrics:
+                        spread[(scope, period, metric)] += amount
         return spread
 
     def flush(self, cur: Cursor) -> None:
