@@ -54,7 +54,7 @@ def qr_identity_id(subject: QrSubject, key: str) -> uuid.UUID:
 
 
 def make_case_ref(opened_at: datetime, token: str) -> str:
-    """A case reference citizens can read out: ``PJ-YYYYMMDD-XXXXXX`` (local date)."""
+    """A case reference citizens can read out: ``PJ-<local date>-<6 characters>``, e.g. ``PJ-20211109-7K3M9Q``."""
     return f"PJ-{opened_at.astimezone(LOCAL_TZ):%Y%m%d}-{token}"
 
 
@@ -62,5 +62,5 @@ def check_case_ref(ref: str) -> str:
     """Return ``ref`` normalised, or refuse it when it is not a case reference."""
     norm = ref.strip().upper()
     if not CASE_REF_PATTERN.match(norm):
-        raise ValidationError(f"{ref!r} is not a case reference (expected PJ-YYYYMMDD-XXXXXX)")
+        raise ValidationError(f"{ref!r} is not a case reference (expected the form PJ-20211109-7K3M9Q)")
     return norm

@@ -207,7 +207,7 @@ def test_case_show_of_a_malformed_reference_exits_1_naming_the_expected_form(
 
     err = capsys.readouterr().err
     assert "'PJ-2021-11' is not a case reference" in err
-    assert "PJ-YYYYMMDD-XXXXXX" in err
+    assert "PJ-20211109-7K3M9Q" in err
 
 
 # -- case list ---------------------------------------------------------------------------------
