@@ -37,24 +37,9 @@ class Period:
         """``week`` or ``month``."""
         return "week" if "W" in self.key else "month"
 
-    def previous(self) -> Period:
-        """The period before this one."""
-        return period_of(self.start - timedelta(seconds=1), self.kind)
-
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
-
-def week_key(moment: datetime) -> str:
-    """The ISO week of ``moment`` in local time."""
-    year, week, _ = moment.astimezone(LOCAL_TZ).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def month_key(moment: datetime) -> str:
-    """The calendar month of ``moment`` in local time."""
-    return f"{moment.astimezone(LOCAL_TZ):%Y-%m}"
 
 
 def period_keys(moment: datetime) -> tuple[str, str]:
@@ -92,12 +77,6 @@ def parse_period(text: str) -> Period:
         following = date(year + month // 12, month % 12 + 1, 1)
         return Period(value, _local_midnight(first), _local_midnight(following))
     raise ValidationError(f"period {text!r} must be an ISO week like 2021-W47 or a month like 2021-11")
-
-
-def period_of(moment: datetime, kind: str) -> Period:
-    """The week or month containing ``moment``."""
-    week, month = period_keys(moment)
-    return parse_period(week if kind == "week" else month)
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,26 @@ def warning_at(
     due_at: datetime | None = None,
 ) -> datetime:
     """When the step warns: ``warning_fraction`` of its limit, measured on the step's own calendar."""
+    return step_clock(policy, calendar, step, started_at, flagged=flagged, due_at=due_at)[0]
+
+
+def step_clock(
+    policy: SlaPolicy,
+    calendar: WorkingCalendar,
+    step: SlaStep,
+    started_at: datetime,
+    *,
+    flagged: bool,
+    due_at: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """``(warning, deadline)`` of a step, the deadline computed once for both."""
     end = deadline(policy, calendar, step, started_at, flagged=flagged, due_at=due_at)
+    return _warning(policy, calendar, step, started_at, end, flagged=flagged), end
+
+
+def _warning(
+    policy: SlaPolicy, calendar: WorkingCalendar, step: SlaStep, started_at: datetime, end: datetime, *, flagged: bool
+) -> datetime:
     fraction = policy.warning_fraction
     if step is SlaStep.RECTIFICATION or limit_for(policy, step, flagged=flagged).calendar is CalendarKind.WALL:
         return _plus(started_at, _elapsed(started_at, end) * fraction)

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from domain.audit import DEDUCTIONS, audit_score
 from domain.case import Case
-from domain.sla import deadline, warning_at
+from domain.sla import step_clock
 from domain.workflow import CloseOutcome, SlaStep
 from projections import board, ledger, timeline
 from projections.base import Context, Projection
@@ -171,6 +171,7 @@ class CasesProjection(Projection):
         # Flagged before this step started (in log order): a step already running keeps its deadline.
         flagged = case.flagged_at is not None
         due = case.rectification_due if step is SlaStep.RECTIFICATION else None
+        warn_at, due_at = step_clock(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due)
         key = f"{step.value}:{case.round}"
         view.seqs[key] = view.seqs.get(key, 0) + 1
         run = StepRun(
@@ -180,8 +181,8 @@ class CasesProjection(Projection):
             seq=view.seqs[key],
             unit_code=ctx.registry.unit_code(case.unit_id),
             started_at=started,
-            warn_at=warning_at(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due),
-            deadline=deadline(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due),
+            warn_at=warn_at,
+            deadline=due_at,
             flagged=flagged,
         )
         view.steps[step] = run

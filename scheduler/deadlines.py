@@ -65,6 +65,4 @@ class DeadlineKeeper:
                 fired.append(Fired(kind, run.case_ref, run.step, run.round, due_at, False, str(outcome)))
             else:
                 fired.append(Fired(kind, run.case_ref, run.step, run.round, due_at, True))
-        if fired:
-            self.runner.catch_up()
         return fired

@@ -34,29 +34,24 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: Callable[[Settin
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     overrides: dict[str, Any] = {"database": args.database} if args.database else {}
+    rt: Runtime | None = None
     try:
-        settings = Settings(**overrides)
-        rt = (runtime_factory or bootstrap)(settings)
-    except StoreConfigError as error:
-        print(f"pingjing: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except PersistenceError as error:
-        print(f"pingjing: the store cannot be opened: {error}", file=sys.stderr)
-        return EXIT_DOMAIN
-    try:
+        rt = (runtime_factory or bootstrap)(Settings(**overrides))
         handler: Callable[[Runtime, argparse.Namespace], int] = args.handler
         return handler(rt, args)
-    except UsageError as error:
+    except (StoreConfigError, UsageError) as error:
         print(f"pingjing: {error}", file=sys.stderr)
         return EXIT_USAGE
     except PingjingError as error:
         print(f"pingjing: {error}", file=sys.stderr)
         return EXIT_DOMAIN
     except PersistenceError as error:
-        print(f"pingjing: store error: {error}", file=sys.stderr)
+        what = "store error" if rt is not None else "the store cannot be opened"
+        print(f"pingjing: {what}: {error}", file=sys.stderr)
         return EXIT_DOMAIN
     finally:
-        rt.close()
+        if rt is not None:
+            rt.close()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from domain.clock import IdSource
 from domain.errors import AlreadyExistsError
 from domain.ids import case_id, make_case_ref
 from domain.uow import UnitOfWork
-from domain.values import Actor, Channel, Meta, Role
+from domain.values import Actor, Meta, Role
 
 CASE_REF_TOKEN_LENGTH = 6
 _REF_TRIES = 8
@@ -56,7 +56,3 @@ class Work:
             if not self.check_refs or not self.uow.exists(case_id(ref)):
                 return ref
         raise AlreadyExistsError("case reference", "(no free reference today)")
-
-    def intake_channel(self) -> Channel:
-        """How the citizen reached us: the command's channel."""
-        return self.meta.channel

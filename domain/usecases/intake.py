@@ -138,7 +138,7 @@ def submit_rating(w: Work, cmd: c.SubmitRating) -> Receipt:
         case = _open_and_push(
             w,
             kind,
-            w.intake_channel(),
+            w.meta.channel,
             unit_id,
             officer_id,
             rating_id,
