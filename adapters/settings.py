@@ -20,3 +20,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: A TOML file with the SLA policy (limits per step); unset: the packaged defaults of DESIGN §5.
     sla_policy: Path | None = None
+    #: Where published reports (HTML, Markdown, JSON) are written.
+    reports_dir: Path = Path("var") / "reports"
+    #: A TOML file with the notification recipients and channels; unset: structured-log notifications only.
+    notifications: Path | None = None

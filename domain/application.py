@@ -28,8 +28,10 @@ from domain.errors import ConflictError, NotFoundError, PingjingError, Validatio
 from domain.ids import case_id, check_case_ref, officer_id, unit_id
 from domain.permissions import check_role
 from domain.registry import Officer, Unit
+from domain.reports import Report, parse_report_name, report_id
 from domain.uow import UnitOfWork
 from domain.usecases import HANDLERS, Receipt, Work
+from domain.usecases.reports import MAX_EDITIONS
 from domain.values import Actor, Channel, Meta
 
 #: A command may say it happened up to this long after the clock's now (clock skew).
@@ -177,7 +179,8 @@ class PingjingApp(Application[UUID]):
     ) -> list[tuple[Outcome, Meta | None, float]]:
         """Someone else wrote first: the commands that changed what they wrote get a conflict.
 
-        The other commands of the batch were sound; they are decided again, each alone.
+        The other commands of the batch were sound (or only created what someone else created
+        first); they are decided again, each alone.
         """
         stale = {a.id: a for a in changed if self._stored_version(a.id) != loaded[a.id]}
         if all_or_nothing or len(items) == 1:
@@ -185,7 +188,10 @@ class PingjingApp(Application[UUID]):
             return [(conflict, meta, seconds) for _, meta, seconds in runs]
         results = []
         for item, run, ids in zip(items, runs, touched, strict=True):
-            hit = [stale[i] for i in ids if i in stale]
+            # Only a change to an aggregate that existed is a conflict; a new one whose id was taken
+            # meanwhile (a registration raced, a random case reference clashed) is decided again
+            # alone, against what is stored now: it gets its AlreadyExists, or a fresh reference.
+            hit = [stale[i] for i in ids if i in stale and loaded[i] > 0]
             if isinstance(run[0], PingjingError):
                 results.append(run)
             elif hit:
@@ -338,6 +344,26 @@ class PingjingApp(Application[UUID]):
         """Record an SLA breach."""
         return self.execute(cmd, ctx)
 
+    def publish_report(self, cmd: c.PublishReport, ctx: Context) -> Receipt:
+        """Record the publication of a weekly review or monthly bulletin."""
+        return self.execute(cmd, ctx)
+
+    def request_notification(self, cmd: c.RequestNotification, ctx: Context) -> Receipt:
+        """Request a notification of an event to one recipient on one channel."""
+        return self.execute(cmd, ctx)
+
+    def start_delivery_attempt(self, cmd: c.StartDeliveryAttempt, ctx: Context) -> Receipt:
+        """Claim the next delivery attempt of a notification."""
+        return self.execute(cmd, ctx)
+
+    def record_delivery_attempt(self, cmd: c.RecordDeliveryAttempt, ctx: Context) -> Receipt:
+        """Record how a delivery attempt ended."""
+        return self.execute(cmd, ctx)
+
+    def retry_notification(self, cmd: c.RetryNotification, ctx: Context) -> Receipt:
+        """Give a dead-lettered notification another round of attempts."""
+        return self.execute(cmd, ctx)
+
     # -- reading ----------------------------------------------------------------------------
 
     def get_case(self, ref: str) -> Case:
@@ -357,6 +383,21 @@ class PingjingApp(Application[UUID]):
     def get_officer(self, badge: str) -> Officer:
         """The officer with this badge number."""
         return cast(Officer, self._get(Officer, officer_id(badge.upper()), "officer", badge))
+
+    def get_report(self, name: str) -> Report:
+        """A publication by name; without an edition suffix, the latest edition of its period."""
+        kind, period, edition = parse_report_name(name)
+        if edition is not None:
+            return cast(Report, self._get(Report, report_id(kind, period, edition), "report", name))
+        latest = None
+        for n in range(1, MAX_EDITIONS + 1):
+            found = self.get_aggregate(report_id(kind, period, n))
+            if not isinstance(found, Report):
+                break
+            latest = found
+        if latest is None:
+            raise NotFoundError("report", name)
+        return latest
 
     def get_aggregate(self, aggregate_id: UUID) -> Aggregate | None:
         """Any aggregate by id, or None."""

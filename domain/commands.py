@@ -314,6 +314,108 @@ class RecordSlaBreach(RecordSlaWarning):
     name: ClassVar[str] = "record_sla_breach"
 
 
+# -- reports (supervision office, scheduler) ---------------------------------------------------
+
+
+class PublishReport(Command):
+    """Publish a weekly review or monthly bulletin computed at a log position."""
+
+    name: ClassVar[str] = "publish_report"
+    kind: Literal["weekly", "monthly"]
+    period: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{4}-(W\d{2}|\d{2})$")]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    position: Annotated[int, Field(ge=0, strict=True)]
+    content_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+    @model_validator(mode="after")
+    def _period_fits_kind(self) -> PublishReport:
+        weekly = "W" in self.period
+        if weekly != (self.kind == "weekly"):
+            expected = "an ISO week like 2021-W47" if self.kind == "weekly" else "a month like 2021-11"
+            raise ValueError(f"a {self.kind} report covers {expected}, not {self.period}")
+        return self
+
+
+# -- notifications (the outbox, admin) ---------------------------------------------------------
+
+
+def _lower(value: object) -> object:
+    """Ids are case-insensitive: strip and lower-case before the pattern is checked."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+_UUID_PATTERN = r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$"
+UuidText = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=_UUID_PATTERN)]
+Recipient = Annotated[str, StringConstraints(pattern=r"^(office|unit:[A-Z0-9][A-Z0-9-]{1,31})$")]
+DeliveryAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+PayloadValue = str | int | float | bool | None
+#: Keys a notification's payload must never carry: a citizen's personal data stays in the case.
+PERSONAL_KEYS = frozenset({"phone", "citizen_name", "name", "contact", "citizen_ref"})
+
+
+class RequestNotification(Command):
+    """Ask for one notification of an event to one recipient on one channel (the outbox)."""
+
+    name: ClassVar[str] = "request_notification"
+    trigger_id: UuidText
+    trigger_version: Annotated[int, Field(ge=1, strict=True)]
+    trigger_position: Annotated[int, Field(ge=1, strict=True)]
+    kind: Literal["case_pushed", "result_reported", "sla_warning", "sla_breach", "report_published"]
+    recipient: Recipient
+    channel: Literal["log", "webhook", "email"]
+    address: DeliveryAddress = ""
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    payload: Annotated[dict[str, PayloadValue], Field(max_length=50)] = Field(default_factory=dict)
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 5
+    backoff_seconds: Annotated[float, Field(gt=0, le=86400)] = 30
+    max_backoff_seconds: Annotated[float, Field(gt=0, le=7 * 86400)] = 3600
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RequestNotification:
+        personal = PERSONAL_KEYS & set(self.payload)
+        if personal:
+            raise ValueError(f"the payload must not carry personal data ({', '.join(sorted(personal))})")
+        if self.channel == "log" and self.address:
+            raise ValueError("a log notification has no address")
+        if self.channel == "webhook" and not self.address.startswith(("http://", "https://")):
+            raise ValueError("a webhook notification needs an http:// or https:// address")
+        mailboxes = [a.strip() for a in self.address.split(",") if a.strip()]
+        if self.channel == "email" and not (mailboxes and all("@" in a for a in mailboxes)):
+            raise ValueError("an email notification needs e-mail addresses, separated by commas")
+        if self.max_backoff_seconds < self.backoff_seconds:
+            raise ValueError("max_backoff_seconds must not be less than backoff_seconds")
+        return self
+
+
+class StartDeliveryAttempt(Command):
+    """Claim the next delivery attempt of a notification for a while (the lease)."""
+
+    name: ClassVar[str] = "start_delivery_attempt"
+    notification_id: UuidText
+    attempt: Annotated[int, Field(ge=1)]
+    address: DeliveryAddress = ""
+    lease_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+
+
+class RecordDeliveryAttempt(Command):
+    """The outcome of the attempt under way: delivered, failed, or abandoned after its lease."""
+
+    name: ClassVar[str] = "record_delivery_attempt"
+    notification_id: UuidText
+    attempt: Annotated[int, Field(ge=1)]
+    outcome: Literal["delivered", "failed", "abandoned"]
+    detail: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class RetryNotification(Command):
+    """Give a dead-lettered notification another round of attempts."""
+
+    name: ClassVar[str] = "retry_notification"
+    notification_id: UuidText
+    reason: Note
+
+
 ALL_COMMANDS: tuple[type[Command], ...] = (
     RegisterUnit,
     AssignUnitHead,
@@ -342,5 +444,11 @@ ALL_COMMANDS: tuple[type[Command], ...] = (
     RecordCommendation,
     RecordSlaWarning,
     RecordSlaBreach,
+    PublishReport,
+    RequestNotification,
+    StartDeliveryAttempt,
+    RecordDeliveryAttempt,
+    RetryNotification,
 )
 COMMANDS_BY_NAME: dict[str, type[Command]] = {c.name: c for c in ALL_COMMANDS}
+

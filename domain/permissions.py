@@ -42,6 +42,11 @@ ALLOWED_ROLES: dict[type[c.Command], frozenset[Role]] = {
     c.SubmitRating: frozenset({Role.CITIZEN}),
     c.OpenCase: frozenset({Role.SUPERVISOR}),
     **{cmd: MOVE_ROLES[move] for cmd, move in CASE_MOVES.items()},
+    c.PublishReport: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
+    c.RequestNotification: frozenset({Role.SYSTEM}),
+    c.StartDeliveryAttempt: frozenset({Role.SYSTEM}),
+    c.RecordDeliveryAttempt: frozenset({Role.SYSTEM}),
+    c.RetryNotification: _ADMIN,
 }
 
 

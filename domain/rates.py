@@ -79,6 +79,35 @@ def parse_period(text: str) -> Period:
     raise ValidationError(f"period {text!r} must be an ISO week like 2021-W47 or a month like 2021-11")
 
 
+def previous_period(period: Period) -> Period:
+    """The week or month before ``period``."""
+    if period.kind == "week":
+        year, week, _ = (period.start - timedelta(days=7)).date().isocalendar()
+        return parse_period(f"{year}-W{week:02d}")
+    before = (period.start - timedelta(days=1)).date()
+    return parse_period(f"{before:%Y-%m}")
+
+
+def recent_periods(period: Period, count: int) -> list[Period]:
+    """``count`` periods ending with ``period``, oldest first."""
+    periods = [period]
+    while len(periods) < count:
+        periods.append(previous_period(periods[-1]))
+    return periods[::-1]
+
+
+def period_before(moment: datetime, kind: str) -> Period:
+    """The last complete ISO week (``kind="week"``) or month before ``moment`` (Asia/Shanghai)."""
+    local = moment.astimezone(LOCAL_TZ)
+    if kind == "week":
+        year, week, _ = (local - timedelta(days=7)).date().isocalendar()
+        return parse_period(f"{year}-W{week:02d}")
+    if kind == "month":
+        before = local.date().replace(day=1) - timedelta(days=1)
+        return parse_period(f"{before:%Y-%m}")
+    raise ValidationError(f"period kind {kind!r} must be week or month")
+
+
 @dataclass(frozen=True)
 class Rate:
     """A rate with its numerator and denominator; ``value`` is None for n/a."""

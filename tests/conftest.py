@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import HealthCheck, settings
 
 from adapters.settings import Settings
@@ -27,6 +28,13 @@ POSTGRES_URL = os.environ.get("PINGJING_TEST_POSTGRES", "postgresql://postgres@1
 REQUIRE_POSTGRES = os.environ.get("PINGJING_REQUIRE_POSTGRES") == "1"
 
 START = datetime(2021, 11, 1, 1, 0, tzinfo=UTC)  # Monday 2021-11-01 09:00 Asia/Shanghai
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults() -> Iterator[None]:
+    """A CLI run configures structlog for the process (on a captured stream): put it back after each test."""
+    yield
+    structlog.reset_defaults()
 
 
 def postgres_available() -> str | None:

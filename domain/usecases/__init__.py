@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.commands import Command
-from domain.usecases import cases, intake, registry
+from domain.usecases import cases, intake, notifications, registry, reports
 from domain.usecases.base import Receipt, Work
 
 Handler = Callable[[Work, Any], Receipt]
@@ -19,6 +19,8 @@ HANDLERS: dict[type[Command], Handler] = {
     **registry.HANDLERS,
     **intake.HANDLERS,
     **cases.HANDLERS,
+    **reports.HANDLERS,
+    **notifications.HANDLERS,
 }
 
 __all__ = ["HANDLERS", "Handler", "Receipt", "Work"]

@@ -203,3 +203,32 @@ def test_a_conflict_names_only_what_the_other_writer_changed(
     message = str(conflict)
     assert "case PJ-" not in message, message  # the loser's case was never stored
     assert "rating " not in message, message
+
+
+class RepeatingTokens(SequentialIds):
+    """Case reference tokens that repeat: the first two are the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens = ["7K3M9Q", "7K3M9Q"]
+
+    def new_token(self, length: int) -> str:
+        """The scripted tokens first, then counting ones."""
+        return self.tokens.pop(0) if self.tokens else super().new_token(length)
+
+
+def test_a_batch_whose_new_case_reference_is_already_taken_decides_that_command_again_with_a_fresh_one(
+    app: PingjingApp, clock: FakeClock
+) -> None:
+    County(app, clock).setup()
+    app.ids = RepeatingTokens()
+    hotline = c.OpenCase(intake="hotline", kind="complaint", unit_code="PS1", summary="窗口办事拖延")
+    first = app.execute(hotline, SUPERVISOR)
+    # In a batch, a new reference is not looked up (the transaction would refuse a clash): this one clashes.
+    outcomes = app.execute_batch([(hotline, SUPERVISOR), (hotline.model_copy(update={"unit_code": "PS2"}), SUPERVISOR)])
+    assert all(isinstance(o, Receipt) for o in outcomes), outcomes
+    refs = [first.case_ref, *(o.case_ref for o in outcomes if isinstance(o, Receipt))]
+    assert len(set(refs)) == 3, refs
+    assert first.case_ref is not None
+    assert first.case_ref.endswith("7K3M9Q")
+    assert app.get_case(first.case_ref).unit_id != app.get_case(str(refs[2])).unit_id

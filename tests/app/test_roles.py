@@ -15,7 +15,9 @@ from domain import commands as c
 from domain.application import Context, PingjingApp
 from domain.errors import PermissionDeniedError
 from domain.values import Actor, Role
-from tests.conftest import ADMIN, START, SUPERVISOR, County
+from domain.ids import case_id
+from domain.notifications import notification_id
+from tests.conftest import ADMIN, START, SUPERVISOR, SYSTEM, County
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
 ENCOUNTER_LOGGERS = frozenset({Role.ADMIN, Role.SYSTEM, Role.OFFICER})
@@ -54,6 +56,11 @@ MAY_RUN: dict[type[c.Command], frozenset[Role]] = {
     c.RecordCommendation: OFFICE,
     c.RecordSlaWarning: SCHEDULER,
     c.RecordSlaBreach: SCHEDULER,
+    c.PublishReport: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
+    c.RequestNotification: SCHEDULER,
+    c.StartDeliveryAttempt: SCHEDULER,
+    c.RecordDeliveryAttempt: SCHEDULER,
+    c.RetryNotification: ADMIN_ONLY,
 }
 
 #: Who acts in each role. The officer is 100102, the officer rated on every case below,
@@ -143,6 +150,23 @@ def _revoke(k: County) -> c.Command:
     return c.RevokeQr(subject="officer", key="100102", reason="工作证遗失")
 
 
+def requested_notification(k: County, *, claimed: bool = False, dead: bool = False) -> str:
+    """The id of a log notification of a fresh case's push to the office, as the outbox requests it."""
+    trigger = case_id(pushed(k))
+    request = c.RequestNotification(
+        trigger_id=str(trigger), trigger_version=2, trigger_position=1, kind="case_pushed",
+        recipient="office", channel="log", subject="新督办件", body="督办件已推送", max_attempts=1,
+    )
+    k.app.request_notification(request, SYSTEM)
+    nid = str(notification_id(trigger, 2, "office", "log"))
+    if claimed or dead:
+        k.app.start_delivery_attempt(c.StartDeliveryAttempt(notification_id=nid, attempt=1), SYSTEM)
+    if dead:
+        failed = c.RecordDeliveryAttempt(notification_id=nid, attempt=1, outcome="failed", detail="HTTP 500")
+        k.app.record_delivery_attempt(failed, SYSTEM)
+    return nid
+
+
 #: A command that is valid in the county once the preparation has run.
 VALID: dict[type[c.Command], Callable[[County], c.Command]] = {
     c.RegisterUnit: lambda k: c.RegisterUnit(
@@ -193,6 +217,20 @@ VALID: dict[type[c.Command], Callable[[County], c.Command]] = {
     c.RecordCommendation: lambda k: c.RecordCommendation(ref=pushed(k), kind="banner", note="锦旗"),
     c.RecordSlaWarning: lambda k: c.RecordSlaWarning(ref=pushed(k), step="contact", round=1),
     c.RecordSlaBreach: lambda k: c.RecordSlaBreach(ref=pushed(k), step="contact", round=1),
+    c.PublishReport: lambda k: c.PublishReport(
+        kind="weekly", period="2021-W43", title="周点评", position=1, content_hash="ab" * 32
+    ),
+    c.RequestNotification: lambda k: c.RequestNotification(
+        trigger_id=str(case_id(pushed(k))), trigger_version=2, trigger_position=1, kind="case_pushed",
+        recipient="office", channel="log", subject="新督办件", body="督办件已推送",
+    ),
+    c.StartDeliveryAttempt: lambda k: c.StartDeliveryAttempt(notification_id=requested_notification(k), attempt=1),
+    c.RecordDeliveryAttempt: lambda k: c.RecordDeliveryAttempt(
+        notification_id=requested_notification(k, claimed=True), attempt=1, outcome="delivered", detail="HTTP 200"
+    ),
+    c.RetryNotification: lambda k: c.RetryNotification(
+        notification_id=requested_notification(k, dead=True), reason="接收端已修复"
+    ),
 }
 
 #: Moves a unit head may make only on their own unit's cases.
