@@ -11,6 +11,7 @@ from pathlib import Path
 
 from adapters.store import connect_postgres, resolve
 from bench import ingest, rebuild
+from bench import scheduler as scheduler_bench
 from bench.machine import describe
 from domain.application import PingjingApp
 
@@ -70,6 +71,19 @@ def _num(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
 
 
+def scheduler_rows(open_cases: int) -> list[tuple[str, str, float | None, float | None, str]]:
+    """The SLA clock with ``open_cases`` open cases whose deadlines are pending."""
+    s = scheduler_bench.measure(open_cases)
+    n = f"{s.cases:,}"
+    return [
+        (f"scheduler start with {n} open cases (s)", "< 5", s.start_seconds, None, "-"),
+        (f"scheduler cold start with {n} open cases, ledger rebuilt (s)", "-", s.cold_start_seconds, None, "-"),
+        ("scheduler resident memory (MB)", "-", s.peak_rss_mb, None, "-"),
+        ("deadline to recorded breach, p50 (s)", "-", s.p50_seconds, None, "-"),
+        ("deadline to recorded breach, p99 (s)", "< 2", s.p99_seconds, None, "-"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench")
@@ -77,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-ratings", type=int, default=2_000, help="ratings in each baseline run")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--rebuild-events", type=int, default=1_000_000, help="size of the rebuild store (0: skip)")
+    parser.add_argument("--open-cases", type=int, default=100_000, help="open cases for the scheduler (0: skip)")
     args = parser.parse_args(argv)
 
     machine = describe()
@@ -97,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                      r.rebuild_per_second, r.decode_per_second, "read and decode only"))
         rows.append(("peak RSS of that rebuild (MB)", "< 500", r.peak_rss_mb, None, "-"))
         rows.append((f"rates query at {n} events, p95 (ms)", "< 10", r.rates_p95_ms, None, "-"))
+
+    if args.open_cases:
+        rows += scheduler_rows(args.open_cases)
 
     header = "| figure | target | measured | baseline (same run) | ratio | baseline is |\n|---|---|---|---|---|---|\n"
     body = "".join(
