@@ -7,6 +7,8 @@ Screenshots go to ``PINGJING_ARTIFACTS`` (default ``var/test-artifacts``) and ar
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import shutil
 from collections.abc import Iterator
@@ -30,10 +32,8 @@ LAUNCH_ARGS = [
 def _missing() -> str | None:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium fonts-noto-cjk)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as error:
-        return f"Playwright is not installed: {error}"
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed (pip install -e '.[dev]')"
     return None
 
 
@@ -45,8 +45,7 @@ def browser() -> Iterator[Any]:
         if REQUIRE_BROWSER:
             pytest.fail(f"PINGJING_REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
+    sync_playwright = importlib.import_module("playwright.sync_api").sync_playwright
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
         yield chromium

@@ -8,7 +8,6 @@ verify against the events, until one stored event of the period is altered.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ def _app(database: Path) -> PingjingApp:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo county (November 2021) with its W47 review and November bulletin published."""
     base = tmp_path_factory.mktemp("demo-reports")
     database, out = base / "events.sqlite3", base / "reports"
@@ -48,7 +47,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     weekly = reports.publish(ReportKind.WEEKLY, "2021-W47")
     monthly = reports.publish(ReportKind.MONTHLY, "2021-11")
     app.close()
-    yield Demo(database, out, weekly, monthly)
+    return Demo(database, out, weekly, monthly)
 
 
 def _open(browser: Any, path: Path, artifacts: Path, name: str) -> dict[str, Any]:
