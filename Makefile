@@ -20,7 +20,7 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/pingjing run
+	$(BIN)/pingjing serve
 
 test: $(STAMP_DEV)
 	$(BIN)/python -m pytest

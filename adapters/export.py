@@ -2,7 +2,7 @@
 
 Rows go out as JSON lines, CSV or Parquet, in log order. Personal data never leaves in
 clear (DESIGN §7): a contact keeps only its citizen reference, and any field that holds
-a phone, a citizen's name or a device hash is redacted wherever it sits in an event.
+a phone, a citizen's name, a device hash or an API token's hash is redacted wherever it sits in an event.
 Free texts (complaints, comments, summaries, notes) are exported as they are.
 
 Arguments are checked before anything is written; a file is written under a temporary
@@ -50,7 +50,7 @@ COLUMNS = (
 )
 REDACTED = "[redacted]"
 #: Fields redacted wherever they appear in an event's data.
-PERSONAL_FIELDS = frozenset({"phone", "citizen_name", "device_hash"})
+PERSONAL_FIELDS = frozenset({"phone", "citizen_name", "device_hash", "token_hash"})
 #: Rows per Parquet row group: what is held in memory at once.
 PARQUET_ROW_GROUP_SIZE = 50_000
 PARQUET_COMPRESSION = "zstd"

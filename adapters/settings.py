@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,3 +25,15 @@ class Settings(BaseSettings):
     reports_dir: Path = Path("var") / "reports"
     #: A TOML file with the notification recipients and channels; unset: structured-log notifications only.
     notifications: Path | None = None
+    #: QR signing keys ``ID:BASE64SECRET`` separated by commas, the active one first; unset: ``qr_key_file``.
+    qr_keys: SecretStr | None = None
+    #: The QR signing keys when ``qr_keys`` is unset; created on first use (one random key, mode 0600).
+    qr_key_file: Path = Path("var") / "qr-keys.json"
+    #: Where ``pingjing qr`` writes codes and sheets unless told otherwise.
+    qr_dir: Path = Path("var") / "qr"
+    #: The address citizens reach; a QR code points at ``{public_url}/s/{token}``.
+    public_url: str = "http://127.0.0.1:8000"
+    #: An officer sees their own rates of a closed period only when they rest on at least this many ratings (k).
+    officer_min_ratings: int = Field(default=5, ge=1)
+    #: ``/healthz`` answers 503 while a projection is more than this many events behind the log.
+    health_max_lag: int = Field(default=10_000, ge=0)

@@ -29,6 +29,7 @@ from domain.ids import case_id, check_case_ref, officer_id, unit_id
 from domain.permissions import check_role
 from domain.registry import Officer, Unit
 from domain.reports import Report, parse_report_name, report_id
+from domain.tokens import ApiToken, api_token_id
 from domain.uow import UnitOfWork
 from domain.usecases import HANDLERS, Receipt, Work
 from domain.usecases.reports import MAX_EDITIONS
@@ -364,6 +365,20 @@ class PingjingApp(Application[UUID]):
         """Give a dead-lettered notification another round of attempts."""
         return self.execute(cmd, ctx)
 
+    # -- use cases: API tokens and personal data reads --------------------------------------
+
+    def create_api_token(self, cmd: c.CreateApiToken, ctx: Context) -> Receipt:
+        """Record a new API token by the hash of its secret."""
+        return self.execute(cmd, ctx)
+
+    def revoke_api_token(self, cmd: c.RevokeApiToken, ctx: Context) -> Receipt:
+        """Revoke an API token."""
+        return self.execute(cmd, ctx)
+
+    def record_personal_data_read(self, cmd: c.RecordPersonalDataRead, ctx: Context) -> Receipt:
+        """Record a read of a case's contact by staff, before the contact is shown."""
+        return self.execute(cmd, ctx)
+
     # -- reading ----------------------------------------------------------------------------
 
     def get_case(self, ref: str) -> Case:
@@ -398,6 +413,10 @@ class PingjingApp(Application[UUID]):
         if latest is None:
             raise NotFoundError("report", name)
         return latest
+
+    def get_api_token(self, token_hash: str) -> ApiToken:
+        """The API token whose secret has this SHA-256 (hex); its hash is never named in the refusal."""
+        return cast(ApiToken, self._get(ApiToken, api_token_id(token_hash.lower()), "API token", "(presented)"))
 
     def get_aggregate(self, aggregate_id: UUID) -> Aggregate | None:
         """Any aggregate by id, or None."""

@@ -416,6 +416,60 @@ class RetryNotification(Command):
     reason: Note
 
 
+# -- API tokens (admin) and personal data reads (supervisor, unit head) ---------------------------
+
+TokenRole = Literal["officer", "unit_head", "supervisor", "auditor", "admin"]
+Principal = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
+TokenHash = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+PersonalField = Literal["phone", "citizen_name"]
+
+
+class CreateApiToken(Command):
+    """Record a new API token by the SHA-256 of its secret (the secret itself never comes here)."""
+
+    name: ClassVar[str] = "create_api_token"
+    token_hash: TokenHash
+    role: TokenRole
+    #: Who holds it: an officer's or unit head's badge, another member of staff's id.
+    principal: Principal
+    #: A unit head's unit (required for them, refused for the other roles).
+    unit_code: UnitCode | None = None
+    label: ShortText | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _badges_upper(cls, data: object) -> object:
+        # An officer or unit head acts under their badge, which is upper case everywhere else.
+        if isinstance(data, dict) and data.get("role") in {"officer", "unit_head"}:
+            return {**data, "principal": _upper(data.get("principal"))}
+        return data
+
+    @model_validator(mode="after")
+    def _unit_for_heads_only(self) -> CreateApiToken:
+        if self.role == "unit_head" and self.unit_code is None:
+            raise ValueError("a unit head's token needs the unit_code of their unit")
+        if self.role != "unit_head" and self.unit_code is not None:
+            raise ValueError(f"a {self.role} token is not bound to a unit; unit_code is for unit heads only")
+        return self
+
+
+class RevokeApiToken(Command):
+    """Revoke an API token: requests carrying it are refused from now on."""
+
+    name: ClassVar[str] = "revoke_api_token"
+    token_id: UuidText
+    reason: Note
+
+
+class RecordPersonalDataRead(Command):
+    """Record that a member of staff is about to read a case's contact (before it is shown); a read, not a move."""
+
+    name: ClassVar[str] = "record_personal_data_read"
+    ref: CaseRef
+    fields: Annotated[list[PersonalField], Field(min_length=1, max_length=2)]
+    token_id: UuidText | None = None
+
+
 ALL_COMMANDS: tuple[type[Command], ...] = (
     RegisterUnit,
     AssignUnitHead,
@@ -449,6 +503,9 @@ ALL_COMMANDS: tuple[type[Command], ...] = (
     StartDeliveryAttempt,
     RecordDeliveryAttempt,
     RetryNotification,
+    CreateApiToken,
+    RevokeApiToken,
+    RecordPersonalDataRead,
 )
 COMMANDS_BY_NAME: dict[str, type[Command]] = {c.name: c for c in ALL_COMMANDS}
 

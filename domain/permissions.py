@@ -47,6 +47,9 @@ ALLOWED_ROLES: dict[type[c.Command], frozenset[Role]] = {
     c.StartDeliveryAttempt: frozenset({Role.SYSTEM}),
     c.RecordDeliveryAttempt: frozenset({Role.SYSTEM}),
     c.RetryNotification: _ADMIN,
+    c.CreateApiToken: _ADMIN,
+    c.RevokeApiToken: _ADMIN,
+    c.RecordPersonalDataRead: frozenset({Role.SUPERVISOR, Role.UNIT_HEAD}),
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 
 from adapters.bootstrap import Runtime, bootstrap
-from adapters.cli import cases, county, events, notifications, reports, scheduling, views
+from adapters.cli import cases, county, events, notifications, qr, reports, scheduling, serve, tokens, views
 from adapters.cli.common import EXIT_DOMAIN, EXIT_USAGE, UsageError
 from adapters.settings import Settings
 from adapters.store import StoreConfigError
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pingjing", description="评警 — scan-to-rate complaint handling")
     p.add_argument("--database", help="overrides PINGJING_DATABASE (file path, sqlite:///, postgresql://, memory)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (county, cases, views, events, reports, scheduling, notifications):
+    for module in (county, cases, views, events, reports, scheduling, notifications, qr, serve, tokens):
         module.register(sub)
     return p
 

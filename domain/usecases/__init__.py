@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.commands import Command
-from domain.usecases import cases, intake, notifications, registry, reports
+from domain.usecases import cases, intake, notifications, registry, reports, tokens
 from domain.usecases.base import Receipt, Work
 
 Handler = Callable[[Work, Any], Receipt]
@@ -21,6 +21,7 @@ HANDLERS: dict[type[Command], Handler] = {
     **cases.HANDLERS,
     **reports.HANDLERS,
     **notifications.HANDLERS,
+    **tokens.HANDLERS,
 }
 
 __all__ = ["HANDLERS", "Handler", "Receipt", "Work"]

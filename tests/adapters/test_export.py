@@ -24,7 +24,7 @@ from adapters.export import ExportError, ExportFilter, export_events, known_even
 from domain import commands as c
 from domain.application import PingjingApp
 from domain.values import Channel, Meta, Role
-from tests.conftest import START, County
+from tests.conftest import ADMIN, START, County
 
 PHONE = "13800138000"
 CITIZEN_NAME = "张三丰"
@@ -174,6 +174,18 @@ def test_a_ratings_device_hash_is_redacted(county: County, tmp_path: Path) -> No
 
     assert rating["data"]["device_hash"] == "[redacted]"
     assert rating["data"]["verdict"] == "dissatisfied"
+
+
+def test_an_api_tokens_hash_is_redacted(county: County, tmp_path: Path) -> None:
+    token_hash = "ab" * 32
+    county.app.execute(c.CreateApiToken(token_hash=token_hash, role="auditor", principal="auditor-zhao"), ADMIN)
+    export_to(county.app, tmp_path / "events.jsonl", "jsonl")
+
+    created = only(read_rows(tmp_path / "events.jsonl", "jsonl"), "ApiToken.Created")
+
+    assert created["data"]["token_hash"] == "[redacted]"
+    assert created["data"]["role"] == "auditor"
+    assert token_hash not in (tmp_path / "events.jsonl").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("fmt", ALL_FORMATS)

@@ -14,9 +14,10 @@ import pytest
 from domain import commands as c
 from domain.application import Context, PingjingApp
 from domain.errors import PermissionDeniedError
-from domain.values import Actor, Role
 from domain.ids import case_id
 from domain.notifications import notification_id
+from domain.tokens import hash_token
+from domain.values import Actor, Role
 from tests.conftest import ADMIN, START, SUPERVISOR, SYSTEM, County
 
 ADMIN_ONLY = frozenset({Role.ADMIN})
@@ -61,6 +62,9 @@ MAY_RUN: dict[type[c.Command], frozenset[Role]] = {
     c.StartDeliveryAttempt: SCHEDULER,
     c.RecordDeliveryAttempt: SCHEDULER,
     c.RetryNotification: ADMIN_ONLY,
+    c.CreateApiToken: ADMIN_ONLY,
+    c.RevokeApiToken: ADMIN_ONLY,
+    c.RecordPersonalDataRead: frozenset({Role.SUPERVISOR, Role.UNIT_HEAD}),
 }
 
 #: Who acts in each role. The officer is 100102, the officer rated on every case below,
@@ -167,6 +171,13 @@ def requested_notification(k: County, *, claimed: bool = False, dead: bool = Fal
     return nid
 
 
+def created_token(k: County) -> str:
+    """The id of a fresh supervisor's API token."""
+    secret = f"secret-{k.app.ids.new_id().hex}"
+    create = c.CreateApiToken(token_hash=hash_token(secret), role="supervisor", principal="dc-wang")
+    return str(k.app.create_api_token(create, ADMIN).aggregate_id)
+
+
 #: A command that is valid in the county once the preparation has run.
 VALID: dict[type[c.Command], Callable[[County], c.Command]] = {
     c.RegisterUnit: lambda k: c.RegisterUnit(
@@ -231,6 +242,12 @@ VALID: dict[type[c.Command], Callable[[County], c.Command]] = {
     c.RetryNotification: lambda k: c.RetryNotification(
         notification_id=requested_notification(k, dead=True), reason="接收端已修复"
     ),
+    c.CreateApiToken: lambda k: c.CreateApiToken(
+        token_hash=hash_token(f"secret-{k.app.ids.new_id().hex}"), role="unit_head", principal="100101",
+        unit_code="PS1",
+    ),
+    c.RevokeApiToken: lambda k: c.RevokeApiToken(token_id=created_token(k), reason="令牌遗失"),
+    c.RecordPersonalDataRead: lambda k: c.RecordPersonalDataRead(ref=pushed(k), fields=["phone"]),
 }
 
 #: Moves a unit head may make only on their own unit's cases.

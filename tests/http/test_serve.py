@@ -1,0 +1,168 @@
+"""``pingjing serve`` as a real process on 127.0.0.1: it answers, and a signal stops it cleanly, losing nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from domain import commands as c
+from domain.tokens import hash_token
+from tests.conftest import ADMIN, County, make_app
+from tests.fakes import FakeClock
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = re.compile(r"pingjing serve on (http://127\.0\.0\.1:\d+)")
+SECRET = "pj_serve_test_token_of_the_office"  # noqa: S105 - a test token, made below
+START_SECONDS = 60
+
+
+@dataclass
+class Served:
+    """A running ``pingjing serve`` and where it answers."""
+
+    process: subprocess.Popen[str]
+    base: str
+    printed: list[str]
+    log: Path
+
+    def stop(self, sig: signal.Signals) -> int:
+        """Send ``sig`` and wait for the exit status."""
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+def read_until(stream: IO[str], pattern: re.Pattern[str], seconds: float, printed: list[str]) -> re.Match[str]:
+    """Lines from ``stream`` until one matches (the process is given ``seconds``)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        printed.append(line)
+        found = pattern.search(line)
+        if found:
+            return found
+    pytest.fail(f"no line matching {pattern.pattern} in {seconds} s; printed: {''.join(printed)}")
+
+
+def serve(database: Path, *extra: str, seconds: float = START_SECONDS) -> Served:
+    """Start ``pingjing serve`` on a free loopback port; return once it printed its address."""
+    env = {**os.environ, "PINGJING_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
+    log = database.with_name(database.name + ".serve.log")
+    with log.open("w") as stderr:  # a file, not a pipe nobody reads while the process runs
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            [sys.executable, "-m", "adapters.cli", "--database", str(database), "serve", "--host", "127.0.0.1",
+             "--port", "0", *extra],
+            cwd=database.parent, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=stderr,
+            text=True,
+        )
+    printed: list[str] = []
+    assert process.stdout is not None
+    found = read_until(process.stdout, URL, seconds, printed)
+    read_until(process.stdout, re.compile("Ctrl-C stops"), 10, printed)
+    return Served(process, found.group(1), printed, log)
+
+
+def wait_healthy(base: str, seconds: float = 30, **expected: Any) -> dict[str, Any]:
+    """Poll ``/healthz`` until it answers 200 with ``expected`` fields."""
+    deadline = time.monotonic() + seconds
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(f"{base}/healthz", timeout=5)
+            last = r.json()
+            if r.status_code == 200 and all(last.get(k) == v for k, v in expected.items()):
+                return dict(last)
+        except httpx.HTTPError as error:
+            last = error
+        time.sleep(0.2)
+    pytest.fail(f"{base}/healthz did not become healthy with {expected}: {last}")
+
+
+@pytest.fixture
+def county_store(tmp_path: Path) -> Path:
+    """A SQLite file with the tiny county and a supervisor's token."""
+    path = tmp_path / "served.sqlite3"
+    clock = FakeClock(datetime.now(UTC))
+    app = make_app(str(path), clock)
+    try:
+        County(app, clock).setup()
+        token = c.CreateApiToken(token_hash=hash_token(SECRET), role="supervisor", principal="dc-wang")
+        app.create_api_token(token, ADMIN)
+    finally:
+        app.close()
+    return path
+
+
+@pytest.fixture
+def served(county_store: Path) -> Iterator[Served]:
+    """``pingjing serve --no-demo`` on that file, killed if a test leaves it running."""
+    running = serve(county_store, "--no-demo")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_answers_and_a_signal_stops_it_cleanly_losing_nothing(
+    served: Served, county_store: Path, sig: signal.Signals
+) -> None:
+    health = wait_healthy(served.base, scheduler_leader="yes")
+    assert health["store"]["reachable"] is True
+    assert any("/docs" in line for line in served.printed)
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    opened = httpx.post(f"{served.base}/api/v1/cases", headers=headers, timeout=10, json={
+        "intake": "hotline", "kind": "complaint", "unit_code": "PS1", "summary": "出警太慢"})
+    assert opened.status_code == 200, opened.text
+    ref = opened.json()["case_ref"]
+    board = httpx.get(f"{served.base}/api/v1/cases", headers=headers, timeout=10).json()
+    assert ref in [row["ref"] for row in board]
+
+    assert served.stop(sig) == 0
+    assert "pingjing serve: stopped" in served.log.read_text()
+    app = make_app(str(county_store), FakeClock(datetime.now(UTC)))
+    try:
+        assert app.get_case(ref).state.value == "pushed"  # acknowledged, so on disk
+    finally:
+        app.close()
+
+
+def test_serve_refuses_a_port_it_cannot_have(served: Served, county_store: Path) -> None:
+    port = served.base.rsplit(":", 1)[1]
+    taken = subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "adapters.cli", "--database", str(county_store), "serve", "--port", port, "--no-demo"],
+        cwd=county_store.parent, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert taken.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr
+
+
+@pytest.mark.slow
+def test_serve_loads_the_demo_county_into_an_empty_store(tmp_path: Path) -> None:
+    running = serve(tmp_path / "empty.sqlite3", "--no-scheduler", seconds=240)
+    try:
+        printed = "".join(running.printed)
+        assert "empty store: loading the demo county" in printed
+        assert re.search(r"Cao case \(曹某案\): PJ-20211109-[0-9A-Z]{6}", printed)
+        health = wait_healthy(running.base, scheduler_leader="disabled")
+        assert health["store"]["head"] > 10_000
+        assert all(p["lag"] == 0 for p in health["projections"].values())
+        assert running.stop(signal.SIGTERM) == 0
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait(timeout=30)
