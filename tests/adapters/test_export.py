@@ -183,7 +183,7 @@ def test_an_api_tokens_hash_is_redacted(county: County, tmp_path: Path) -> None:
 
     created = only(read_rows(tmp_path / "events.jsonl", "jsonl"), "ApiToken.Created")
 
-    assert created["data"]["token_hash"] == "[redacted]"
+    assert created["data"]["token_hash"] == export.REDACTED
     assert created["data"]["role"] == "auditor"
     assert token_hash not in (tmp_path / "events.jsonl").read_text(encoding="utf-8")
 
