@@ -8,15 +8,20 @@ projection keeps the last seven days of encounters in memory and in ``pj_encount
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 from uuid import UUID
+
+from eventsourcing.utils import get_topic
 
 from domain.encounters import Encounter
 from domain.ratings import Rating
+from domain.transcodings import hex_of, stored, stored_moment, stored_occurred_at, text_of_hex
 from domain.values import QrSubject, Verdict
-from projections.base import Context, Projection
+from projections.base import Context, Projection, Reader
 from projections.board import from_opt, from_ts, ts
 from projections.counts import Counts
 from projections.counts import schema as counts_schema
@@ -25,7 +30,7 @@ from projections.store import Cursor, ViewStore
 COUNTS_TABLE = "pj_activity_counts"
 ENCOUNTERS = "pj_encounters"
 ATTRIBUTION_WINDOW = timedelta(hours=72)
-#: Encounters older than this behind the newest one are dropped from memory.
+#: Encounters older than this behind the newest one can no longer be linked, and are dropped.
 KEEP = timedelta(days=7)
 
 SCHEMA = (
@@ -39,14 +44,105 @@ UPSERT = (
     "ON CONFLICT (encounter_id) DO UPDATE SET rated = excluded.rated"
 )
 
+# Ids are kept as their 32 hex digits (``UUID.hex``): cheaper to read from the stored
+# fields and to hash than UUID objects.
 
-@dataclass
+
+class Logged(NamedTuple):
+    """What the projection reads of an ``Encounter.Logged``."""
+
+    encounter_id: str
+    officer_id: str | None
+    unit_id: str
+    happened_at: datetime
+
+
+class Rated(NamedTuple):
+    """What the projection reads of a ``Rating.Submitted``."""
+
+    at: datetime
+    unit_id: str
+    officer_id: str | None
+    verdict: str
+    encounter_id: str | None
+    target: str
+
+
+_new_tuple = tuple.__new__
+
+
+# The readers below are on the hot path of a rebuild: the common case costs no call but
+# the few it cannot do without (the types of the stored values are still checked).
+
+
+def _logged(fields: dict[str, Any], originator_id: Any) -> Logged:
+    """Read from the stored fields."""
+    officer, unit, happened = fields["officer_id"], fields["unit_id"], fields["happened_at"]
+    if officer is not None:
+        officer = officer["_data_"] if officer["_type_"] == "uuid_hex" else stored(officer, "uuid_hex")
+    if type(originator_id) is str and len(originator_id) == 32 and originator_id.isalnum():
+        encounter_id = originator_id.lower()
+    else:
+        encounter_id = hex_of(originator_id)
+    return _new_tuple(
+        Logged,
+        (
+            encounter_id,
+            officer,
+            unit["_data_"] if unit["_type_"] == "uuid_hex" else stored(unit, "uuid_hex"),
+            stored_moment(happened),
+        ),
+    )
+
+
+def _rated(fields: dict[str, Any], _originator_id: Any) -> Rated:
+    """Read from the stored fields."""
+    unit, officer, encounter = fields["unit_id"], fields["officer_id"], fields["encounter_id"]
+    if officer is not None:
+        officer = officer["_data_"] if officer["_type_"] == "uuid_hex" else stored(officer, "uuid_hex")
+    if encounter is not None:
+        encounter = encounter["_data_"] if encounter["_type_"] == "uuid_hex" else stored(encounter, "uuid_hex")
+    return _new_tuple(
+        Rated,
+        (
+            stored_occurred_at(fields),
+            unit["_data_"] if unit["_type_"] == "uuid_hex" else stored(unit, "uuid_hex"),
+            officer,
+            fields["verdict"],
+            encounter,
+            fields["target"],
+        ),
+    )
+
+
+def _opt_hex(value: UUID | None) -> str | None:
+    return None if value is None else value.hex
+
+
+def _logged_of(event: Any) -> Logged:
+    """Read from the domain event."""
+    return Logged(hex_of(event.originator_id), _opt_hex(event.officer_id), event.unit_id.hex, event.happened_at)
+
+
+def _rated_of(event: Any) -> Rated:
+    """Read from the domain event."""
+    return Rated(
+        event.meta.occurred_at,
+        event.unit_id.hex,
+        _opt_hex(event.officer_id),
+        str(event.verdict),
+        _opt_hex(event.encounter_id),
+        str(event.target),
+    )
+
+
+@dataclass(slots=True)
 class Seen:
     """An encounter the attribution may still link a rating to."""
 
-    encounter_id: UUID
-    officer_id: UUID | None
-    unit_id: UUID
+    encounter_id: str
+    officer_id: str | None
+    unit_id: str
     happened_at: datetime
     position: int
     rated: bool = False
@@ -61,6 +157,12 @@ def _rating_metrics(verdict: Verdict, verified: bool) -> tuple[str, ...]:
 _RATING_METRICS = {
     (verdict.value, verified): _rating_metrics(verdict, verified) for verdict in Verdict for verified in (False, True)
 }
+_ENCOUNTERS = ("encounters",)
+_RATED = ("encounters_rated",)
+_READERS: dict[str, Reader] = {
+    get_topic(Encounter.Logged): _logged,  # type: ignore[attr-defined]
+    get_topic(Rating.Submitted): _rated,  # type: ignore[attr-defined]
+}
 
 
 class ActivityProjection(Projection):
@@ -73,16 +175,26 @@ class ActivityProjection(Projection):
 
     def __init__(self, views: ViewStore, context: Context) -> None:
         super().__init__(views, context)
+        self.scopes: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        self.scopes_of = -1  # the registry changes they were derived at
         self.forget()
+
+    def readers(self) -> Mapping[str, Reader]:
+        """Encounters and ratings are read from their stored fields."""
+        return _READERS
 
     def forget(self) -> None:
         """Start again from what is stored."""
         self.counts = Counts(COUNTS_TABLE)
-        self.encounters: dict[UUID, Seen] = {}
-        self.by_officer: dict[UUID, list[Seen]] = {}
-        self.by_unit: dict[UUID, list[Seen]] = {}
-        self.dirty: dict[UUID, Seen] = {}
+        self.encounters: dict[str, Seen] = {}
+        self.by_officer: dict[str, list[Seen]] = {}
+        self.by_unit: dict[str, list[Seen]] = {}
+        # Everything remembered, in the order it was: the oldest go first.
+        self.order: deque[Seen] = deque()
+        self.dirty: dict[str, Seen] = {}
         self.newest: datetime | None = None
+        # Encounters before this can no longer be linked (KEEP behind the newest one).
+        self.horizon: datetime | None = None
         if self.views.position(self.tracking_name):
             self._load_recent()
 
@@ -100,9 +212,9 @@ class ActivityProjection(Projection):
         ):
             self._remember(
                 Seen(
-                    UUID(encounter_id),
-                    UUID(officer_id) if officer_id else None,
-                    UUID(unit_id),
+                    UUID(encounter_id).hex,
+                    UUID(officer_id).hex if officer_id else None,
+                    UUID(unit_id).hex,
                     from_ts(happened_at),
                     int(position),
                     bool(rated),
@@ -114,47 +226,77 @@ class ActivityProjection(Projection):
         if seen.officer_id is not None:
             self.by_officer.setdefault(seen.officer_id, []).append(seen)
         self.by_unit.setdefault(seen.unit_id, []).append(seen)
+        order = self.order
+        order.append(seen)
         if self.newest is None or seen.happened_at > self.newest:
             self.newest = seen.happened_at
+            self.horizon = horizon = seen.happened_at - KEEP
+            if order[0].happened_at < horizon:
+                self._prune(horizon)
 
     # -- folding ----------------------------------------------------------------------------
 
     def apply(self, position: int, event: Any) -> None:
         """Count encounters and ratings; link ratings to encounters."""
-        if isinstance(event, Encounter.Event):
+        kind = type(event)
+        if kind is Logged:
             self._encounter(position, event)
-        elif isinstance(event, Rating.Event):
+        elif kind is Rated:
             self._rating(event)
+        elif isinstance(event, Encounter.Logged):  # type: ignore[attr-defined]
+            self._encounter(position, _logged_of(event))
+        elif isinstance(event, Rating.Submitted):  # type: ignore[attr-defined]
+            self._rating(_rated_of(event))
 
-    def _encounter(self, position: int, event: Any) -> None:
-        seen = Seen(event.originator_id, event.officer_id, event.unit_id, event.happened_at, position)
+    def _encounter(self, position: int, event: Logged) -> None:
+        encounter_id, officer_id, unit_id, happened_at = event
+        seen = Seen(encounter_id, officer_id, unit_id, happened_at, position)
         self._remember(seen)
-        self.dirty[seen.encounter_id] = seen
-        self.counts.add(self._scopes(seen), seen.happened_at, "encounters")
+        self.dirty[encounter_id] = seen
+        scopes = self.scopes.get((unit_id, officer_id)) if self.scopes_of == self.context.registry_changes else None
+        self.counts.add_all(scopes or self._scopes(unit_id, officer_id), happened_at, _ENCOUNTERS)
 
-    def _scopes(self, seen: Seen) -> tuple[str, ...]:
-        return self.context.registry.scopes(seen.unit_id, seen.officer_id)
+    def _scopes(self, unit_id: str, officer_id: str | None) -> tuple[str, ...]:
+        """Where a fact of this unit and officer counts (the registry's scopes, kept by hex ids)."""
+        context = self.context
+        if self.scopes_of != context.registry_changes:
+            self.scopes.clear()
+            self.scopes_of = context.registry_changes
+        key = (unit_id, officer_id)
+        known = self.scopes.get(key)
+        if known is None:
+            officer = UUID(hex=officer_id) if officer_id is not None else None
+            known = self.scopes[key] = context.registry.scopes(UUID(hex=unit_id), officer)
+        return known
 
-    def _rating(self, event: Any) -> None:
-        at: datetime = event.meta.occurred_at
-        scopes = self.context.registry.scopes(event.unit_id, event.officer_id)
-        self.counts.add(scopes, at, *_RATING_METRICS[(event.verdict, event.encounter_id is not None)])
+    def _rating(self, event: Rated) -> None:
+        at, unit_id, officer_id, verdict, encounter_id, _ = event
+        scopes = self.scopes.get((unit_id, officer_id)) if self.scopes_of == self.context.registry_changes else None
+        self.counts.add_all(
+            scopes or self._scopes(unit_id, officer_id), at, _RATING_METRICS[(verdict, encounter_id is not None)]
+        )
         linked = self._link(event, at)
         if linked is not None and not linked.rated:
             linked.rated = True
             self.dirty[linked.encounter_id] = linked
-            self.counts.add(self._scopes(linked), linked.happened_at, "encounters_rated")
+            self.counts.add_all(self._scopes(linked.unit_id, linked.officer_id), linked.happened_at, _RATED)
 
-    def _link(self, event: Any, at: datetime) -> Seen | None:
+    def _link(self, event: Rated, at: datetime) -> Seen | None:
+        # Only encounters within KEEP of the newest one count, whenever memory was last cleaned
+        # up: a restart, which loads those from the table, then links exactly as a rebuild does.
+        horizon = self.horizon
         if event.encounter_id is not None:
-            return self.encounters.get(event.encounter_id)
-        if QrSubject(event.target) is QrSubject.OFFICER:
-            candidates = self.by_officer.get(event.officer_id, [])
+            seen = self.encounters.get(event.encounter_id)
+            return seen if seen is not None and horizon is not None and seen.happened_at >= horizon else None
+        if event.target == QrSubject.OFFICER:
+            candidates = self.by_officer.get(event.officer_id, []) if event.officer_id is not None else []
         else:
             candidates = self.by_unit.get(event.unit_id, [])
         # The latest unrated encounter in the window; among equal times the first logged.
-        # The lists hold a week of one officer's or unit's encounters, in log order.
+        # The lists hold a week or so of one officer's or unit's encounters, in log order.
         earliest = at - ATTRIBUTION_WINDOW
+        if horizon is not None and horizon > earliest:
+            earliest = horizon
         best = None
         for seen in candidates:
             if (
@@ -168,39 +310,52 @@ class ActivityProjection(Projection):
     # -- writing ----------------------------------------------------------------------------
 
     def flush(self, cur: Cursor) -> None:
-        """Write the batch's counts and encounter rows; let go of old encounters."""
+        """Write the batch's counts and encounter rows; let go of rows that can no longer be linked."""
+        horizon = self.horizon
+        # The table only has to let a restart resume the attribution: older rows are not
+        # written, and those written before are deleted.
         cur.executemany(
             UPSERT,
             [
                 (
-                    str(s.encounter_id),
-                    str(s.officer_id) if s.officer_id else None,
-                    str(s.unit_id),
+                    text_of_hex(s.encounter_id),
+                    text_of_hex(s.officer_id) if s.officer_id else None,
+                    text_of_hex(s.unit_id),
                     ts(s.happened_at),
                     int(s.rated),
                     s.position,
                 )
                 for s in self.dirty.values()
+                if horizon is None or s.happened_at >= horizon
             ],
         )
         self.counts.flush(cur)
         self.dirty.clear()
-        if self.newest is not None:
-            # The table only has to let a restart resume the attribution: older rows can go.
-            cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (ts(self.newest - KEEP),))
-        self._prune()
+        if horizon is not None:
+            cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (ts(horizon),))
 
-    def _prune(self) -> None:
-        if self.newest is None:
-            return
-        horizon = self.newest - KEEP
-        if all(s.happened_at >= horizon for s in list(self.encounters.values())[:64]):
-            return
-        self.encounters = {k: s for k, s in self.encounters.items() if s.happened_at >= horizon}
-        for index in (self.by_officer, self.by_unit):
-            for key in list(index):
-                kept = [s for s in index[key] if s.happened_at >= horizon]
-                if kept:
-                    index[key] = kept
-                else:
-                    del index[key]
+    def _prune(self, horizon: datetime) -> None:
+        """Let go of the encounters remembered first, while they are before ``horizon``.
+
+        One logged late behind newer ones stays until they go: memory only, as ``_link``
+        looks at nothing before the horizon.
+        """
+        order = self.order
+        while order and order[0].happened_at < horizon:
+            gone = order.popleft()
+            if self.encounters.get(gone.encounter_id) is gone:
+                del self.encounters[gone.encounter_id]
+            self._drop(self.by_unit, gone.unit_id, gone)
+            if gone.officer_id is not None:
+                self._drop(self.by_officer, gone.officer_id, gone)
+
+    @staticmethod
+    def _drop(index: dict[str, list[Seen]], key: str, gone: Seen) -> None:
+        # The lists are in the same order as ``order``: what goes is at the front.
+        seen = index[key]
+        if seen[0] is gone:
+            del seen[0]
+        else:
+            seen.remove(gone)
+        if not seen:
+            del index[key]

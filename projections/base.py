@@ -3,12 +3,18 @@
 A projection keeps what it needs in memory while a batch is applied and writes the rows
 the batch changed in :meth:`Projection.flush`, inside the transaction that also records
 its position. It never writes events and never reads the clock.
+
+A projection that needs only a few fields of some events may offer :meth:`Projection.readers`:
+the runner then hands it, for those topics, what the reader made of the stored fields
+instead of a domain event (cheaper to replay). ``apply`` must still take the domain
+event of those topics: the runner passes it whenever a row cannot be read so (an older
+version of the event to upcast, a cipher, a run "as of" a moment).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID
@@ -27,6 +33,14 @@ class Context:
     policy: SlaPolicy
     calendar: WorkingCalendar
     load_case: Callable[[UUID, int], Any]
+    #: Moves on whenever the registry changes (or is replaced): what a projection derived from
+    #: it (scopes, codes) is stale when this has moved.
+    registry_changes: int = 0
+
+
+#: Makes what ``apply`` takes from a row's parsed stored fields (typed values as stored,
+#: ``{"_type_", "_data_"}``) and the row's originator id (a UUID, or its text).
+Reader = Callable[[dict[str, Any], Any], Any]
 
 
 class Projection(ABC):
@@ -50,9 +64,13 @@ class Projection(ABC):
         """The key of this projection's position in the tracking table."""
         return f"pingjing.{self.name}"
 
+    def readers(self) -> Mapping[str, Reader]:
+        """Topics this projection can fold from a few stored fields, with the reader of each."""
+        return {}
+
     @abstractmethod
     def apply(self, position: int, event: Any) -> None:
-        """Fold one event in (in memory)."""
+        """Fold one event (or what a reader made of it) in, in memory."""
 
     @abstractmethod
     def flush(self, cur: Cursor) -> None:

@@ -11,13 +11,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from operator import attrgetter
 from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.audit import DEDUCTIONS, audit_score
 from domain.case import Case
 from domain.sla import step_clock
-from domain.workflow import CloseOutcome, SlaStep
+from domain.values import CaseKind, Channel, Role
+from domain.workflow import CaseState, CloseOutcome, SlaStep
 from projections import board, ledger, timeline
 from projections.base import Context, Projection
 from projections.counts import Counts
@@ -36,6 +39,14 @@ AUDIT_UPSERT = (
     "score = excluded.score, deductions = excluded.deductions, state = excluded.state"
 )
 _ENDING = ("Closed", "Reopened")
+_DEADLINE = attrgetter("deadline")
+#: The text of each enumeration member the rows hold (``.value``, looked up faster).
+_VALUE: dict[StrEnum, str] = {
+    member: member.value for kind in (SlaStep, CaseState, CaseKind, Channel, Role, CloseOutcome) for member in kind
+}
+#: The metric of a step's run counted by its deadline, and of one done on time, per step.
+_DUE = {step.value: (f"step_due:{step.value}",) for step in SlaStep}
+_ON_TIME = {step.value: (f"step_on_time:{step.value}",) for step in SlaStep}
 
 LoadCase = Callable[[UUID, int], Case]
 
@@ -54,6 +65,11 @@ class CaseView:
     order_reported: bool = False
     order_verified: bool = False
     position: int = 0
+    # Derived from the registry (the case's unit and officer never change): worked out again
+    # only when the registry has changed since ``registry_at``.
+    scopes: tuple[str, ...] = ()
+    unit_code: str = ""
+    registry_at: int = -1
 
     def private(self) -> str:
         """The projection's own bookkeeping, stored with the board row for restarts."""
@@ -91,9 +107,10 @@ class CasesProjection(Projection):
 
     def forget(self) -> None:
         """Start from what is stored."""
-        self.cases: dict[UUID, CaseView] = {}
+        # Keyed by the case id's integer: hashing it is cheaper than hashing the UUID.
+        self.cases: dict[int, CaseView] = {}
         self.counts = Counts(COUNTS_TABLE)
-        self.dirty: set[UUID] = set()
+        self.dirty: dict[int, CaseView] = {}
         self.dirty_steps: dict[tuple[str, str, int, int], StepRun] = {}
         self.new_lines: list[tuple[Any, ...]] = []
         self.fresh = self.views.position(self.tracking_name) == 0
@@ -110,19 +127,21 @@ class CasesProjection(Projection):
         view = self._view(event)
         before = dict(view.case.running) if view is not None else {}
         case: Case = event.mutate(view.case if view is not None else None)
+        key = case.id.int
         if view is None:
-            view = self.cases[case.id] = CaseView(case)
+            view = self.cases[key] = CaseView(case)
         view.case = case
         view.position = position
+        self._derive(view)
         name = type(event).__name__
         at: datetime = event.meta.occurred_at
         self._steps(view, name, before, at)
         self._facts(view, name, event, at)
         self._timeline(view, name, event, position, at)
-        self.dirty.add(case.id)
+        self.dirty[key] = view
 
     def _view(self, event: Any) -> CaseView | None:
-        view = self.cases.get(event.originator_id)
+        view = self.cases.get(event.originator_id.int)
         if view is None and not isinstance(event, Case.Opened) and not self.fresh:  # type: ignore[attr-defined]
             view = self._restore(event.originator_id)
         return view
@@ -149,11 +168,17 @@ class CasesProjection(Projection):
         )
         for run in ledger.running(self.views, ref):
             view.steps[SlaStep(run.step)] = run
-        self.cases[case_id] = view
+        self.cases[case_id.int] = view
         return view
 
-    def _scopes(self, case: Case) -> tuple[str, ...]:
-        return self.context.registry.scopes(case.unit_id, case.officer_id)
+    def _derive(self, view: CaseView) -> None:
+        """The case's scopes and unit code, as the registry now has them."""
+        context = self.context
+        if view.registry_at != context.registry_changes:
+            case = view.case
+            view.scopes = context.registry.scopes(case.unit_id, case.officer_id)
+            view.unit_code = context.registry.unit_code(case.unit_id)
+            view.registry_at = context.registry_changes
 
     def _steps(self, view: CaseView, name: str, before: dict[SlaStep, datetime], at: datetime) -> None:
         case = view.case
@@ -172,14 +197,15 @@ class CasesProjection(Projection):
         flagged = case.flagged_at is not None
         due = case.rectification_due if step is SlaStep.RECTIFICATION else None
         warn_at, due_at = step_clock(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due)
-        key = f"{step.value}:{case.round}"
+        value = _VALUE[step]
+        key = f"{value}:{case.round}"
         view.seqs[key] = view.seqs.get(key, 0) + 1
         run = StepRun(
             case_ref=case.ref,
-            step=step.value,
+            step=value,
             round=case.round,
             seq=view.seqs[key],
-            unit_code=ctx.registry.unit_code(case.unit_id),
+            unit_code=view.unit_code,
             started_at=started,
             warn_at=warn_at,
             deadline=due_at,
@@ -196,10 +222,10 @@ class CasesProjection(Projection):
         else:
             run.status = MISSED if late or run.step == SlaStep.CALLBACK.value else CANCELLED
         if run.status in (ON_TIME, LATE) or (run.status == MISSED and late):
-            scopes = self._scopes(view.case)
-            self.counts.add(scopes, run.deadline, f"step_due:{run.step}")
+            scopes = view.scopes
+            self.counts.add_all(scopes, run.deadline, _DUE[run.step])
             if run.status == ON_TIME:
-                self.counts.add(scopes, run.deadline, f"step_on_time:{run.step}")
+                self.counts.add_all(scopes, run.deadline, _ON_TIME[run.step])
         if run.status == LATE:
             view.deductions.append("late_step")
         elif run.status == MISSED:
@@ -211,7 +237,7 @@ class CasesProjection(Projection):
 
     def _facts(self, view: CaseView, name: str, event: Any, at: datetime) -> None:  # noqa: PLR0912 - a branch per event
         case = view.case
-        scopes = self._scopes(case)
+        scopes = view.scopes
         count = self.counts.add
         if name == "Opened":
             count(scopes, at, "cases_opened")
@@ -263,9 +289,11 @@ class CasesProjection(Projection):
         view.timeline_seq += 1
         zh, en = timeline.EVENT_LABELS.get(name, (name, name))
         meta = event.meta
+        steps = view.steps
+        runs = sorted(steps.values(), key=_DEADLINE) if len(steps) > 1 else steps.values()
+        local = timeline.local
         sla = "; ".join(
-            f"{run.step} due {timeline.local(run.deadline)}{' OVERDUE' if at > run.deadline else ''}"
-            for run in sorted(view.steps.values(), key=lambda r: r.deadline)
+            [f"{run.step} due {local(run.deadline)}{' OVERDUE' if at > run.deadline else ''}" for run in runs]
         )
         actor = "system" if meta.role == "system" else f"{meta.role}:{meta.actor}"
         self.new_lines.append(
@@ -278,9 +306,9 @@ class CasesProjection(Projection):
                 zh,
                 en,
                 actor,
-                meta.role.value,
-                meta.channel.value,
-                case.state.value,
+                _VALUE[meta.role],
+                _VALUE[meta.channel],
+                _VALUE[case.state],
                 case.round,
                 sla,
                 timeline.details(event, self.context.registry),
@@ -293,25 +321,26 @@ class CasesProjection(Projection):
         """Write the rows this batch changed."""
         registry = self.context.registry
         board_rows, audit_rows = [], []
-        for case_id in self.dirty:
-            view = self.cases[case_id]
+        for view in self.dirty.values():
             case = view.case
             deadlines = {run.step: board.ts(run.deadline) or "" for run in view.steps.values()}
+            self._derive(view)
+            unit_code = view.unit_code
             board_rows.append(
                 (
                     case.ref,
                     str(case.id),
-                    case.kind.value,
-                    case.intake.value,
-                    registry.unit_code(case.unit_id),
+                    _VALUE[case.kind],
+                    _VALUE[case.intake],
+                    unit_code,
                     registry.badge(case.officer_id),
-                    case.state.value,
+                    _VALUE[case.state],
                     case.round,
                     int(case.flagged),
                     case.flag_reason,
                     board.ts(case.opened_at),
                     board.ts(case.closed_at),
-                    case.outcome.value if case.outcome else None,
+                    _VALUE[case.outcome] if case.outcome else None,
                     None if case.citizen_accepted is None else int(case.citizen_accepted),
                     ",".join(sorted(deadlines)),
                     json.dumps(deadlines),
@@ -325,10 +354,10 @@ class CasesProjection(Projection):
             audit_rows.append(
                 (
                     case.ref,
-                    registry.unit_code(case.unit_id),
+                    unit_code,
                     audit_score(view.deductions),
                     json.dumps(view.deductions),
-                    case.state.value,
+                    _VALUE[case.state],
                 )
             )
         cur.executemany(board.UPSERT, board_rows)

@@ -1,7 +1,8 @@
 """Counts per scope, period and metric, from which the rates are computed.
 
 Each projection that counts owns one counts table; the rates query adds them up. During
-a batch the deltas accumulate in memory and are added to the table in one statement.
+a batch the facts accumulate in memory and their sums are added to the table in one
+statement.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import chain, product, starmap
+from typing import Any
 
 from domain.rates import period_keys
 from projections.store import Cursor, ViewStore
@@ -27,38 +30,73 @@ class Counts:
 
     def __init__(self, table: str) -> None:
         self.table = table
-        # Kept per (scopes, periods, metrics) while folding, spread over each scope, period and metric
-        # at flush: one dictionary update per fact on the hot path.
-        self.pending: Counter[tuple[tuple[str, ...], tuple[str, str], tuple[str, ...]]] = Counter()
+        # While folding, each fact is kept as it comes, one list append on the hot path; at flush
+        # the facts are spread over each scope, period and metric and counted, mostly in C
+        # (itertools and Counter.update). A fact of several metrics is first counted per
+        # (scope, period, metrics), then spread over its metrics: far fewer cells.
+        self.facts: list[tuple[Sequence[str], tuple[str, str], tuple[str, ...]]] = []
+        self.grouped: list[tuple[Sequence[str], tuple[str, str], tuple[tuple[str, ...]]]] = []
+        # The periods of each UTC hour seen: periods change only on UTC hours (see period_keys).
+        self.periods: dict[int, tuple[str, str]] = {}
 
     def add(self, scopes: Sequence[str], moment: datetime, *metrics: str) -> None:
         """Count each of ``metrics`` once for every scope, in the week and the month of ``moment``."""
-        self.pending[(tuple(scopes), period_keys(moment), metrics)] += 1
+        self.add_all(scopes, moment, metrics)
+
+    def add_all(self, scopes: Sequence[str], moment: datetime, metrics: tuple[str, ...]) -> None:
+        """:meth:`add` with the metrics as one tuple."""
+        hour = int(moment.timestamp()) // 3600
+        periods = self.periods.get(hour)
+        if periods is None:
+            periods = self.periods[hour] = period_keys(moment)
+        if len(metrics) == 1:
+            self.facts.append((scopes, periods, metrics))
+        else:
+            self.grouped.append((scopes, periods, (metrics,)))
 
     @property
     def deltas(self) -> Counter[tuple[str, str, str]]:
         """The pending counts per (scope, period, metric)."""
         spread: Counter[tuple[str, str, str]] = Counter()
-        for (scopes, periods, metrics), amount in self.pending.items():
-            for scope in scopes:
-                for period in periods:
-                    for metric in metrics:
-                        spread[(scope, period, metric)] += amount
+        _spread(spread, self.facts)
+        if self.grouped:
+            by_metrics: Counter[tuple[str, str, tuple[str, ...]]] = Counter()
+            _spread(by_metrics, self.grouped)
+            for (scope, period, metrics), amount in by_metrics.items():
+                for metric in metrics:
+                    spread[(scope, period, metric)] += amount
         return spread
 
     def flush(self, cur: Cursor) -> None:
         """Add the deltas to the table."""
-        rows = [(s, p, m, v) for (s, p, m), v in self.deltas.items() if v]
+        rows = [(s, p, m, v) for (s, p, m), v in self.deltas.items()]
         cur.executemany(
             f"INSERT INTO {self.table} (scope, period, metric, value) VALUES (?, ?, ?, ?) "
             f"ON CONFLICT (scope, period, metric) DO UPDATE SET value = {self.table}.value + excluded.value",
             rows,
         )
-        self.pending.clear()
+        self.forget()
 
     def forget(self) -> None:
         """Drop pending deltas."""
-        self.pending.clear()
+        self.facts = []
+        self.grouped = []
+
+
+def _spread(into: Counter[Any], facts: Sequence[tuple[Sequence[str], tuple[str, str], tuple[Any, ...]]]) -> None:
+    """Count every cell (scope, period, metric) of ``facts`` into ``into``.
+
+    Equal facts are counted first (in C); the cells of a fact seen once are counted in C too,
+    those of a repeated fact once with its number.
+    """
+    grouped: Counter[tuple[Sequence[str], tuple[str, str], tuple[Any, ...]]] = Counter()
+    grouped.update(facts)
+    into.update(chain.from_iterable(starmap(product, [fact for fact, amount in grouped.items() if amount == 1])))
+    get = into.get
+    for fact, amount in grouped.items():
+        if amount > 1:
+            for cell in product(*fact):
+                into[cell] = get(cell, 0) + amount
 
 
 def read_counts(views: ViewStore, tables: Sequence[str], scope: str, period: str) -> dict[str, int]:

@@ -2,8 +2,12 @@
 
 Events are read in pages, decoded once, folded into every projection that has not yet
 seen them, and each projection's rows are written with its new position in one
-transaction per page. Live, the runner waits for new events by polling (SQLite) or by
-PostgreSQL's LISTEN/NOTIFY, which the event store sends on every insert.
+transaction per page. A page is large (tens of thousands of events, read a few thousand
+rows at a time) so that a catch-up writes each changed row rarely; live, a page is what
+arrived since the last one. The rows are read with one plain query on the event store's
+own connection and decoded straight from the row (:class:`domain.transcodings.EventDecoder`).
+Live, the runner waits for new events by polling (SQLite) or by PostgreSQL's
+LISTEN/NOTIFY, which the event store sends on every insert.
 """
 
 from __future__ import annotations
@@ -17,19 +21,32 @@ from typing import Any
 import psycopg
 from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from domain.aggregate import event_topics
 from domain.application import PingjingApp
 from domain.sla import SlaPolicy, WorkingCalendar
-from projections.base import Context, Projection
+from domain.transcodings import EventDecoder
+from projections.base import Context, Projection, Reader
 from projections.registry import Registry
 from projections.store import ViewStore
 
-PAGE = 2000
+#: Events applied per transaction (at most): rows and position are written once per page.
+PAGE = 50_000
+#: Rows fetched per query.
+READ = 2000
 POLL_SECONDS = 0.5
 
 Progress = Callable[[int, int], None]
+#: A stored event as the query gives it: position, originator id, version, topic, state.
+Row = tuple[int, Any, int, str, bytes]
+Fold = Callable[[int, Any], None]
+#: How a topic is folded: whether the registry reads it; the projections that read it with their
+#: readers, when all of them have one (else None: decode the event); those projections' folds.
+_Route = tuple[bool, list[tuple[str, Fold, Reader]] | None, list[tuple[str, Fold]]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,14 @@ class Runner:
         self.projections = [cls(views, self.context) for cls in projection_classes]
         sources = {source for p in self.projections for source in p.sources}
         self.topics = sorted({*Registry.TOPICS, *event_topics(*sources)})
+        self.read, text_ids_are_uuids = _reader(app, self.topics)
+        self.decode = EventDecoder(app.mapper, text_ids_are_uuids=text_ids_are_uuids)
+        # Per topic: whether the registry reads it, and which projections do (with their readers).
+        self.routes: dict[str, tuple[bool, list[tuple[Projection, Reader | None]]]] = {}
+        reads = [(p, set(event_topics(*p.sources)), p.readers()) for p in self.projections]
+        for topic in self.topics:
+            consumers = [(p, readers.get(topic)) for p, topics, readers in reads if topic in topics]
+            self.routes[topic] = (topic in Registry.TOPICS, consumers)
         self.views.create([s for p in self.projections for s in p.schema])
         self._registry_position = 0
         # The position each projection's in-memory state stands at (it loads lazily from its rows).
@@ -99,6 +124,7 @@ class Runner:
             projection.forget()
         self._in_memory = {}
         self.context.registry = Registry()
+        self.context.registry_changes += 1
         self._registry_position = 0
         self.views.create([s for p in self.projections for s in p.schema])
 
@@ -121,22 +147,16 @@ class Runner:
         start = min(positions.values(), default=head)
         self._load_registry(start)
         applied = 0
-        decode = self.app.mapper.to_domain_event
         while start < head and not (stop and stop.is_set()):
-            # Only the events some projection reads are fetched and decoded.
-            notifications = self.app.recorder.select_notifications(
-                start=start + 1, limit=self.page, stop=head, topics=self.topics
-            )
-            last = notifications[-1].id if len(notifications) == self.page else head
-            events: list[tuple[int, Any]] = [(n.id, decode(n)) for n in notifications]
             try:
-                applied += self._apply_page(events, last, positions, as_of)
+                last, count = self._apply_page(start, head, positions, as_of, stop)
             except (IntegrityError, OriginatorVersionError):
                 # Another runner stored this page first (its position moved on, or its rows are
                 # ahead of our memory): start again from what is stored, so nothing counts twice.
                 positions = self._stored_positions()
                 start = min(positions.values(), default=head)
                 continue
+            applied += count
             start = last
             if progress:
                 progress(start, head)
@@ -153,20 +173,29 @@ class Runner:
         return positions
 
     def _apply_page(
-        self, events: list[tuple[int, Any]], last: int, positions: dict[str, int], as_of: datetime | None
-    ) -> int:
-        registry = self.context.registry
-        applied = 0
+        self,
+        start: int,
+        head: int,
+        positions: dict[str, int],
+        as_of: datetime | None,
+        stop: threading.Event | None = None,
+    ) -> tuple[int, int]:
+        """Fold up to a page of the events after ``start``, then store every projection's rows and
+        new position in one transaction; returns the position reached and the events applied.
+
+        ``stop`` ends the page early (what was folded is stored): a page is long to fold.
+        """
+        routes = self._routes(light=as_of is None)
+        applied = fetched = 0
+        last = start
         try:
-            for position, event in events:
-                if as_of is not None and event.meta.occurred_at > as_of:
-                    continue
-                applied += 1
-                if position > self._registry_position and registry.apply(event):
-                    self._registry_position = position
-                for projection in self.projections:
-                    if position > positions[projection.name]:
-                        projection.apply(position, event)
+            while fetched < self.page and last < head and not (fetched and stop and stop.is_set()):
+                # Only the events some projection reads are fetched and decoded.
+                limit = min(READ, self.page - fetched)
+                rows = self.read(last, head, limit)
+                last = rows[-1][0] if len(rows) == limit else head
+                fetched += len(rows)
+                applied += self._fold(rows, routes, positions, as_of)
             with self.views.transaction(commit=True) as cur:
                 for projection in self.projections:
                     if last > positions[projection.name]:
@@ -182,7 +211,47 @@ class Runner:
             positions[projection.name] = max(positions[projection.name], last)
             self._in_memory[projection.name] = positions[projection.name]
         self._registry_position = max(self._registry_position, last)
+        return last, applied
+
+    def _fold(
+        self, rows: Sequence[Row], routes: dict[str, _Route], positions: dict[str, int], as_of: datetime | None
+    ) -> int:
+        """Fold rows into the registry and the projections that have not seen them; returns how many."""
+        registry = self.context.registry
+        decode, fields_of = self.decode, self.decode.fields
+        applied = 0
+        for position, originator_id, version, topic, state in rows:
+            reads_registry, readers, folds = routes[topic]
+            if readers is not None and (fields := fields_of(topic, state)) is not None:
+                applied += 1
+                for name, apply, reader in readers:
+                    if position > positions[name]:
+                        apply(position, reader(fields, originator_id))
+                continue
+            event = decode(topic, originator_id, version, state)
+            if as_of is not None and event.meta.occurred_at > as_of:
+                continue
+            applied += 1
+            if reads_registry and position > self._registry_position and registry.apply(event):
+                self._registry_position = position
+                self.context.registry_changes += 1
+            for name, apply in folds:
+                if position > positions[name]:
+                    apply(position, event)
         return applied
+
+    def _routes(self, *, light: bool) -> dict[str, _Route]:
+        """How each topic is folded (``light``: readers allowed)."""
+        routes: dict[str, _Route] = {}
+        for topic, (reads_registry, consumers) in self.routes.items():
+            # Looked up now, not at construction: a test may wrap a projection's apply in between.
+            folds: list[tuple[str, Fold]] = [(p.name, p.apply) for p, _ in consumers]
+            readers: list[tuple[str, Fold, Reader]] = [
+                (p.name, p.apply, reader) for p, reader in consumers if reader is not None
+            ]
+            light_topic = light and not reads_registry and len(readers) == len(folds)
+            routes[topic] = (reads_registry, readers if light_topic else None, folds)
+        return routes
 
     def _load_registry(self, position: int) -> None:
         """The registry as it stood at ``position`` (units and officers change rarely: one filtered read)."""
@@ -194,7 +263,8 @@ class Runner:
                 start=start, limit=self.page, stop=position, topics=Registry.TOPICS
             )
             for n in page:
-                self.context.registry.apply(self.app.mapper.to_domain_event(n))
+                if self.context.registry.apply(self.app.mapper.to_domain_event(n)):
+                    self.context.registry_changes += 1
             if len(page) < self.page:
                 break
             start = page[-1].id + 1
@@ -217,6 +287,60 @@ class Runner:
         finally:
             if waiter is not None:
                 waiter.close()
+
+
+Fetch = Callable[[int, int, int], Sequence[Row]]
+
+
+def _reader(app: PingjingApp, topics: Sequence[str]) -> tuple[Fetch, bool]:
+    """How to fetch the rows of ``topics`` after a position, up to another, at most so many,
+    in log order; and whether the ids it gives as text are UUIDs."""
+    recorder: Any = app.recorder
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return _sqlite_reader(recorder, topics), recorder.datastore.originator_id_type == "uuid"
+    if isinstance(recorder, PostgresApplicationRecorder):
+        return _postgres_reader(recorder, topics), False
+
+    def read(after: int, stop: int, limit: int) -> list[Row]:
+        notifications = recorder.select_notifications(start=after + 1, limit=limit, stop=stop, topics=topics)
+        return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications]
+
+    return read, False
+
+
+def _sqlite_reader(recorder: SQLiteApplicationRecorder, topics: Sequence[str]) -> Fetch:
+    """The library's query of notifications (``rowid`` is the position), with rows as plain tuples."""
+    statement = (
+        f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+        f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
+    )
+    datastore = recorder.datastore
+
+    def read(after: int, stop: int, limit: int) -> list[Row]:
+        with datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(statement, (after, stop, *topics, limit))
+            return cursor.fetchall()
+
+    return read
+
+
+def _postgres_reader(recorder: PostgresApplicationRecorder, topics: Sequence[str]) -> Fetch:
+    """The library's query of notifications, with rows as plain tuples."""
+    statement = sql.SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
+        "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
+    ).format(sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name))
+    datastore = recorder.datastore
+    wanted = list(topics)
+
+    def read(after: int, stop: int, limit: int) -> list[Row]:
+        with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, (after, stop, wanted, limit), prepare=True)
+            return cursor.fetchall()
+
+    return read
 
 
 def _is_postgres(app: PingjingApp) -> bool:

@@ -6,7 +6,7 @@ that moment (which steps were running, due when, and whether already overdue).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from domain.ids import LOCAL_TZ
@@ -55,34 +55,84 @@ def mask_phone(phone: str) -> str:
     return "".join(digits[:3]) + "*" * (len(digits) - 7) + "".join(digits[-4:])
 
 
+_LOCAL: dict[Any, str] = {}
+
+
 def local(moment: Any) -> str:
-    """A moment as people in the county read it."""
-    return f"{moment.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+    """A moment as people in the county read it (``%Y-%m-%d %H:%M``, local time)."""
+    if moment.fold:  # equal to its fold-0 twin in the same zone, an hour apart: not remembered
+        return _local_text(moment)
+    known = _LOCAL.get(moment)
+    if known is None:
+        # A step's deadline is shown on every line of its case while it runs: remember the text.
+        if len(_LOCAL) >= 4096:
+            _LOCAL.clear()
+        known = _LOCAL[moment] = _local_text(moment)
+    return known
 
 
-def details(event: Any, registry: Registry) -> str:
+def _local_text(moment: Any) -> str:
+    there = moment.astimezone(LOCAL_TZ)
+    # isoformat pads the year, strftime does not; otherwise the same text, written faster.
+    return f"{there:%Y-%m-%d %H:%M}" if there.year < 1000 else str(there.isoformat(" ", "minutes")[:16])
+
+
+# What ``details`` shows, in its order: (field, how it is shown).
+_PLAIN, _YES_NO, _MOMENT, _OFFICER, _UNIT, _CONTACT, _TEXT = range(7)
+_SHOWN: tuple[tuple[str, int], ...] = (
+    *((key, _PLAIN) for key in ("kind", "step", "round", "outcome", "measure", "target")),
+    *((key, _YES_NO) for key in ("satisfied", "implemented", "citizen_accepted")),
+    *((key, _MOMENT) for key in ("due_at", "new_due_at")),
+    ("officer_id", _OFFICER),
+    ("unit_id", _UNIT),
+    ("contact", _CONTACT),
+    *((key, _TEXT) for key in _TEXT_FIELDS),
+)
+#: Per event class: how many fields its events hold, and which of ``_SHOWN`` are among them.
+_PLANS: dict[type, tuple[int, tuple[tuple[str, int], ...]]] = {}
+
+
+def _shown(event: Any, data: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The fields of ``_SHOWN`` this event may have (all of them when in doubt)."""
+    plan = _PLANS.get(type(event))
+    if plan is None:
+        if not is_dataclass(event):
+            return _SHOWN
+        names = {f.name for f in fields(event)}
+        plan = _PLANS[type(event)] = (len(names), tuple(item for item in _SHOWN if item[0] in names))
+    # An event holds its class's fields; one that holds others is looked at in full.
+    return plan[1] if len(data) == plan[0] else _SHOWN
+
+
+def details(event: Any, registry: Registry) -> str:  # noqa: PLR0912 - a branch per way of showing
     """The event's own facts in one line; phones masked, ids replaced by codes and names."""
     data = vars(event)
+    get = data.get
     parts: list[str] = []
-    for key in ("kind", "step", "round", "outcome", "measure", "target"):
-        if data.get(key) is not None and not (key == "round" and "step" not in data):
-            parts.append(f"{key}={data[key]}")
-    for key in ("satisfied", "implemented", "citizen_accepted"):
-        if data.get(key) is not None:
-            parts.append(f"{key}={'yes' if data[key] else 'no'}")
-    for key in ("due_at", "new_due_at"):
-        if data.get(key) is not None:
-            parts.append(f"{key}={local(data[key])}")
-    if data.get("officer_id") is not None:
-        info = registry.officers.get(data["officer_id"])
-        parts.append(f"officer={info.name} ({info.badge})" if info else f"officer={data['officer_id']}")
-    if data.get("unit_id") is not None:
-        unit = registry.units.get(data["unit_id"])
-        parts.append(f"unit={unit.name} ({unit.code})" if unit else f"unit={data['unit_id']}")
-    contact = data.get("contact")
-    if isinstance(contact, Contact):
-        parts.append(f"contact={mask_phone(contact.phone)}")
-    parts.extend(f"{key}: {data[key]}" for key in _TEXT_FIELDS if data.get(key))
+    for key, shown in _shown(event, data):
+        value = get(key)
+        if shown == _PLAIN:
+            if value is not None and not (key == "round" and "step" not in data):
+                parts.append(f"{key}={value}")
+        elif shown == _YES_NO:
+            if value is not None:
+                parts.append(f"{key}={'yes' if value else 'no'}")
+        elif shown == _MOMENT:
+            if value is not None:
+                parts.append(f"{key}={local(value)}")
+        elif shown == _OFFICER:
+            if value is not None:
+                info = registry.officers.get(value)
+                parts.append(f"officer={info.name} ({info.badge})" if info else f"officer={value}")
+        elif shown == _UNIT:
+            if value is not None:
+                unit = registry.units.get(value)
+                parts.append(f"unit={unit.name} ({unit.code})" if unit else f"unit={value}")
+        elif shown == _CONTACT:
+            if isinstance(value, Contact):
+                parts.append(f"contact={mask_phone(value.phone)}")
+        elif value:
+            parts.append(f"{key}: {value}")
     return "; ".join(parts)
 
 
