@@ -24,6 +24,7 @@ from adapters.cli import county
 from adapters.cli.common import EXIT_OK, UsageError
 from adapters.cli.scheduling import DUTIES, leader_jobs, leadership_for
 from adapters.http import create_app
+from adapters.notify.outbox import Outbox
 from projections import ALL
 from projections.runner import Runner
 from projections.store import ViewStore
@@ -71,6 +72,8 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     if not args.no_demo and not rt.app.recorder.max_notification_id():
         print("empty store: loading the demo county", flush=True)
         county.cmd_demo(rt, argparse.Namespace(seed=args.seed, until=None))
+        # The demo's month of history is not news: nobody is notified of it, only of what follows.
+        Outbox.from_runtime(rt).start_at_head()
     views = ViewStore.beside(rt.app)
     Runner(rt.app, views, ALL, policy=rt.policy).catch_up()
     scheduler = None

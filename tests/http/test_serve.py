@@ -17,8 +17,14 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from adapters.notify.outbox import TRACKING as OUTBOX_TRACKING
+from adapters.store import resolve
 from domain import commands as c
+from domain.aggregate import event_topics
+from domain.application import PingjingApp
+from domain.notifications import Notification
 from domain.tokens import hash_token
+from projections.store import ViewStore
 from tests.conftest import ADMIN, County, make_app
 from tests.fakes import FakeClock
 
@@ -166,3 +172,11 @@ def test_serve_loads_the_demo_county_into_an_empty_store(tmp_path: Path) -> None
         if running.process.poll() is None:
             running.process.kill()
             running.process.wait(timeout=30)
+    # The demo's history is not news: the outbox starts after it, so nobody is notified of it.
+    app = PingjingApp(env=resolve(str(tmp_path / "empty.sqlite3")).env, observers=[])
+    try:
+        head = app.recorder.max_notification_id()
+        assert ViewStore.beside(app).position(OUTBOX_TRACKING) == head
+        assert not app.recorder.select_notifications(start=1, limit=1, topics=event_topics(Notification))
+    finally:
+        app.close()
