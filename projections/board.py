@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from projections.store import ViewStore
@@ -51,22 +52,13 @@ UPSERT = (
 )
 
 
-_TS: dict[datetime, str] = {}
-
-
 def ts(moment: datetime | None) -> str | None:
     """A moment stored as sortable UTC text (``%Y-%m-%dT%H:%M:%S.%fZ``)."""
     if moment is None:
         return None
-    if moment.fold:  # equal to its fold-0 twin in the same zone, an hour apart: not remembered
-        return _utc_text(moment)
-    known = _TS.get(moment)
-    if known is None:
-        # A step's deadline is written with its case's board row and its ledger row: remember.
-        if len(_TS) >= 4096:
-            _TS.clear()
-        known = _TS[moment] = _utc_text(moment)
-    return known
+    # A step's deadline is written with its case's board row and its ledger row: remember recent
+    # texts. A fold-1 moment equals its fold-0 twin (an hour apart) as a key: never remembered.
+    return _utc_text(moment) if moment.fold else _remembered_utc_text(moment)
 
 
 def _utc_text(moment: datetime) -> str:
@@ -75,6 +67,9 @@ def _utc_text(moment: datetime) -> str:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     # The same text as strftime, written faster: "...[.ffffff]+00:00" -> "....ffffffZ".
     return utc.isoformat()[:-6] + ("Z" if utc.microsecond else ".000000Z")
+
+
+_remembered_utc_text = lru_cache(maxsize=4096)(_utc_text)
 
 
 def from_ts(text: str) -> datetime:

@@ -125,19 +125,17 @@ def _score(row: dict[str, Any]) -> float | None:
 
 
 def _rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ranking (units without any rate last, unranked); each row gets its rank too."""
     scored = [(row, _score(row)) for row in rows]
     ranked = sorted(
-        (item for item in scored if item[1] is not None),
-        key=lambda item: (-(item[1] or 0.0), item[0]["counts"]["breaches"], item[0]["code"]),
+        ((row, score) for row, score in scored if score is not None),
+        key=lambda item: (-item[1], item[0]["counts"]["breaches"], item[0]["code"]),
     )
-    unranked = [item for item in scored if item[1] is None]
-    ranking = [
-        {"rank": i, "code": row["code"], "name": row["name"], "score": score}
-        for i, (row, score) in enumerate(ranked, 1)
-    ]
-    ranking += [{"rank": None, "code": row["code"], "name": row["name"], "score": None} for row, _ in unranked]
-    for entry in ranking:
-        next(r for r in rows if r["code"] == entry["code"])["rank"] = entry["rank"]
+    unranked = [(row, score) for row, score in scored if score is None]
+    ranking = []
+    for i, (row, score) in enumerate([*ranked, *unranked], 1):
+        row["rank"] = i if score is not None else None
+        ranking.append({"rank": row["rank"], "code": row["code"], "name": row["name"], "score": score})
     return ranking
 
 

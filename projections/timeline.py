@@ -7,6 +7,7 @@ that moment (which steps were running, due when, and whether already overdue).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
+from functools import lru_cache
 from typing import Any
 
 from domain.ids import LOCAL_TZ
@@ -55,26 +56,20 @@ def mask_phone(phone: str) -> str:
     return "".join(digits[:3]) + "*" * (len(digits) - 7) + "".join(digits[-4:])
 
 
-_LOCAL: dict[Any, str] = {}
-
-
 def local(moment: Any) -> str:
     """A moment as people in the county read it (``%Y-%m-%d %H:%M``, local time)."""
-    if moment.fold:  # equal to its fold-0 twin in the same zone, an hour apart: not remembered
-        return _local_text(moment)
-    known = _LOCAL.get(moment)
-    if known is None:
-        # A step's deadline is shown on every line of its case while it runs: remember the text.
-        if len(_LOCAL) >= 4096:
-            _LOCAL.clear()
-        known = _LOCAL[moment] = _local_text(moment)
-    return known
+    # A step's deadline is shown on every line of its case while it runs: remember recent texts.
+    # A fold-1 moment equals its fold-0 twin (an hour apart) as a key: never remembered.
+    return _local_text(moment) if moment.fold else _remembered_local_text(moment)
 
 
 def _local_text(moment: Any) -> str:
     there = moment.astimezone(LOCAL_TZ)
     # isoformat pads the year, strftime does not; otherwise the same text, written faster.
     return f"{there:%Y-%m-%d %H:%M}" if there.year < 1000 else str(there.isoformat(" ", "minutes")[:16])
+
+
+_remembered_local_text = lru_cache(maxsize=4096)(_local_text)
 
 
 # What ``details`` shows, in its order: (field, how it is shown).

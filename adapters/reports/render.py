@@ -97,75 +97,71 @@ def _formatter(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
-def _svg(chart: Any) -> str:
+def _percent_chart(
+    kind: Any, title: str, labels: list[str], series: dict[str, list[float | None]], **options: Any
+) -> str:
+    """One SVG chart of rates (0-100 %) in the report's style; ``options`` are the kind's own."""
+    chart = kind(
+        style=_CHART_STYLE,
+        js=[],  # nothing loaded from the network
+        width=900,
+        range=(0, 100),
+        value_formatter=_formatter,
+        legend_at_bottom=True,
+        disable_xml_declaration=True,
+        **options,
+    )
+    chart.title = title
+    chart.x_labels = labels
+    for name, values in series.items():
+        chart.add(name, [_chart_value(v) for v in values])
     return str(chart.render(is_unicode=True))
 
 
 def unit_chart(data: dict[str, Any]) -> str:
     """Horizontal bars: each unit's satisfaction and scan rates this period."""
     units = [u for u in data["units"] if u["rates"]["satisfaction"]["denominator"] or u["rates"]["scan"]["denominator"]]
-    chart = pygal.HorizontalBar(
-        style=_CHART_STYLE,
-        js=[],
-        width=900,
+    return _percent_chart(
+        pygal.HorizontalBar,
+        "各单位满意率与扫码率 (rates per unit)",
+        [u["name"] for u in units],
+        {RATE_LABELS[name][0]: [u["rates"][name]["value"] for u in units] for name in ("satisfaction", "scan")},
         height=max(260, 34 * len(units) + 120),
-        range=(0, 100),
         print_values=True,
         print_values_position="top",
-        value_formatter=_formatter,
-        legend_at_bottom=True,
         truncate_label=-1,
-        disable_xml_declaration=True,
     )
-    chart.title = "各单位满意率与扫码率 (rates per unit)"
-    chart.x_labels = [u["name"] for u in units]
-    for name in ("satisfaction", "scan"):
-        chart.add(RATE_LABELS[name][0], [_chart_value(u["rates"][name]["value"]) for u in units])
-    return _svg(chart)
 
 
 def trend_chart(data: dict[str, Any]) -> str:
     """Lines: the county's five rates over the recent periods."""
     trend = data["trend"]
-    chart = pygal.Line(
-        style=_CHART_STYLE,
-        js=[],
-        width=900,
+    return _percent_chart(
+        pygal.Line,
+        "全县五个率走势 (county trend)",
+        trend["periods"],
+        {RATE_LABELS[name][0]: trend["county"][name] for name in FIVE_RATES},
         height=360,
-        range=(0, 100),
-        value_formatter=_formatter,
-        legend_at_bottom=True,
         show_dots=True,
         dots_size=4,
         allow_interruptions=True,
-        disable_xml_declaration=True,
     )
-    chart.title = "全县五个率走势 (county trend)"
-    chart.x_labels = trend["periods"]
-    for name in FIVE_RATES:
-        chart.add(RATE_LABELS[name][0], [_chart_value(v) for v in trend["county"][name]])
-    return _svg(chart)
 
 
 def on_time_chart(data: dict[str, Any]) -> str:
     """Bars: the county's on-time rate of every SLA step, this period and the previous."""
     county = data["county"]["rates"]
-    chart = pygal.Bar(
-        style=_CHART_STYLE,
-        js=[],
-        width=900,
+    return _percent_chart(
+        pygal.Bar,
+        "各环节按时率 (on time per step)",
+        [RATE_LABELS[name][0] for name in ON_TIME],
+        {
+            data["period"]: [county[name]["value"] for name in ON_TIME],
+            data["previous_period"]: [county[name]["previous"] for name in ON_TIME],
+        },
         height=320,
-        range=(0, 100),
         print_values=True,
-        value_formatter=_formatter,
-        legend_at_bottom=True,
-        disable_xml_declaration=True,
     )
-    chart.title = "各环节按时率 (on time per step)"
-    chart.x_labels = [RATE_LABELS[name][0] for name in ON_TIME]
-    chart.add(data["period"], [_chart_value(county[name]["value"]) for name in ON_TIME])
-    chart.add(data["previous_period"], [_chart_value(county[name]["previous"]) for name in ON_TIME])
-    return _svg(chart)
 
 
 def render_html(data: dict[str, Any], *, content_hash: str, published: dict[str, Any] | None = None) -> str:

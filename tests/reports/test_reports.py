@@ -205,13 +205,14 @@ def test_the_monthly_bulletin_covers_the_month_and_its_trend(fortnight: Fortnigh
 
 
 def test_a_period_that_does_not_fit_the_report_is_refused(fortnight: Fortnight) -> None:
+    before = fortnight.app.recorder.max_notification_id()
     with pytest.raises(ValidationError, match="weekly report covers an ISO week"):
         fortnight.reports.compute(WEEKLY, "2021-11")
     with pytest.raises(ValidationError, match="monthly report covers a month"):
         fortnight.reports.publish(MONTHLY, "2021-W45")
     with pytest.raises(ValidationError, match="must be an ISO week"):
         fortnight.reports.compute(WEEKLY, "last week")
-    assert fortnight.app.recorder.max_notification_id() == fortnight.app.recorder.max_notification_id()
+    assert fortnight.app.recorder.max_notification_id() == before, "a refused report records nothing"
     with pytest.raises(NotFoundError):
         fortnight.app.get_report("weekly-2021-W45")
 
