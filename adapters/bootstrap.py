@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from adapters import logging as pj_logging
@@ -47,6 +48,7 @@ def bootstrap(
         clock=clock,
         ids=ids,
         observers=[pj_logging.log_executed] if observers is None else observers,
+        rating_window=timedelta(hours=settings.rating_window_hours),
     )
     return Runtime(settings=settings, store=store, app=app, policy=load_policy(settings.sla_policy))
 

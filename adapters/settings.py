@@ -35,5 +35,15 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     #: An officer sees their own rates of a closed period only when they rest on at least this many ratings (k).
     officer_min_ratings: int = Field(default=5, ge=1)
+    #: One rating per device per officer or unit within this many hours (0: no limit).
+    rating_window_hours: float = Field(default=24, ge=0)
+    #: The secret device identifiers are hashed with (``BASE64``); unset: ``device_key_file``.
+    device_key: SecretStr | None = None
+    #: The device-hash secret when ``device_key`` is unset; created on first use (mode 0600).
+    device_key_file: Path = Path("var") / "device-key"
+    #: Requests one address may make per minute to the citizen pages' forms (0: no limit).
+    citizen_posts_per_minute: int = Field(default=30, ge=0)
+    #: Wrong phone digits one case may be tracked with per hour before tracking pauses.
+    track_attempts_per_hour: int = Field(default=5, ge=1)
     #: ``/healthz`` answers 503 while a projection is more than this many events behind the log.
     health_max_lag: int = Field(default=10_000, ge=0)

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from adapters.store import connect_postgres, resolve
-from bench import ingest, rebuild
+from bench import http, ingest, rebuild
 from bench import scheduler as scheduler_bench
 from bench.machine import describe
 from domain.application import PingjingApp
@@ -84,6 +84,22 @@ def scheduler_rows(open_cases: int) -> list[tuple[str, str, float | None, float 
     ]
 
 
+def http_rows(requests: int, clients: int) -> list[tuple[str, str, float | None, float | None, str]]:
+    """Rating submissions over HTTP on loopback beside the same app's trivial endpoint."""
+    h = http.measure(requests, clients)
+    if h.submissions.failures or h.stored_ratings != h.submissions.requests:
+        print(f"HTTP: {h.submissions.failures} submissions failed; {h.stored_ratings:,} of "
+              f"{h.submissions.requests:,} reached the log", file=sys.stderr)
+    s, t = h.submissions, h.trivial
+    what = f"GET /livez of the same app, {clients} clients"
+    return [
+        (f"rating submissions over HTTP, SQLite, {clients} clients (requests/s)", ">= 500",
+         s.per_second, t.per_second, what),
+        ("rating submission latency, p50 (ms)", "-", s.p50_ms, t.p50_ms, what),
+        ("rating submission latency, p99 (ms)", "< 100", s.p99_ms, t.p99_ms, what),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and print the table."""
     parser = argparse.ArgumentParser(prog="python -m bench")
@@ -92,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--rebuild-events", type=int, default=1_000_000, help="size of the rebuild store (0: skip)")
     parser.add_argument("--open-cases", type=int, default=100_000, help="open cases for the scheduler (0: skip)")
+    parser.add_argument("--http-requests", type=int, default=5_000, help="rating submissions over HTTP (0: skip)")
+    parser.add_argument("--http-clients", type=int, default=16, help="concurrent HTTP clients")
     args = parser.parse_args(argv)
 
     machine = describe()
@@ -115,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.open_cases:
         rows += scheduler_rows(args.open_cases)
+
+    if args.http_requests:
+        rows += http_rows(args.http_requests, args.http_clients)
 
     header = "| figure | target | measured | baseline (same run) | ratio | baseline is |\n|---|---|---|---|---|---|\n"
     body = "".join(

@@ -27,6 +27,7 @@ from domain.directory import Directory
 from domain.errors import ConflictError, NotFoundError, PingjingError, ValidationError
 from domain.ids import case_id, check_case_ref, officer_id, unit_id
 from domain.permissions import check_role
+from domain.ratings import RATING_WINDOW
 from domain.registry import Officer, Unit
 from domain.reports import Report, parse_report_name, report_id
 from domain.tokens import ApiToken, api_token_id
@@ -78,8 +79,11 @@ class PingjingApp(Application[UUID]):
         clock: Clock | None = None,
         ids: IdSource | None = None,
         observers: Sequence[Observer] = (),
+        rating_window: timedelta = RATING_WINDOW,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        #: One rating per device per officer or unit within this window (zero: no limit).
+        self.rating_window = rating_window
         self.ids: IdSource = ids or RandomIdSource()
         self.observers = list(observers)
         super().__init__(env)
@@ -149,7 +153,7 @@ class PingjingApp(Application[UUID]):
             try:
                 meta = self._meta(context)
                 check_role(command, context.actor)
-                work = Work(uow, meta, context.actor, self.ids, check_refs=check_refs)
+                work = Work(uow, meta, context.actor, self.ids, check_refs=check_refs, rating_window=self.rating_window)
                 receipt = HANDLERS[type(command)](work, command)
             except PingjingError as error:
                 touched.append(uow.rollback())

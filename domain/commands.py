@@ -168,6 +168,8 @@ class SubmitRating(Command):
     citizen_name: CitizenName | None = None
     encounter_code: EncounterCodeText | None = None
     device_hash: DeviceHash | None = None
+    #: The version of the QR code scanned: a rating from a rotated or revoked code is refused.
+    qr_version: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @model_validator(mode="after")
     def _name_needs_phone(self) -> SubmitRating:

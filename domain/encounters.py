@@ -8,7 +8,7 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.aggregate import DomainAggregate
-from domain.errors import RuleViolationError
+from domain.errors import EncounterCodeError
 from domain.ids import encounter_code_id
 from domain.values import EncounterKind, Meta
 
@@ -81,13 +81,13 @@ class EncounterCode(DomainAggregate):
     def redeem(self, rating_id: UUID, officer_id: UUID | None, unit_id: UUID, meta: Meta) -> None:
         """Use the code for a rating of the encounter's officer or unit, once."""
         if self.redeemed_by is not None:
-            raise RuleViolationError("this encounter code has already been used")
+            raise EncounterCodeError("this encounter code has already been used")
         if meta.occurred_at > self.expires_at:
-            raise RuleViolationError("this encounter code has expired")
+            raise EncounterCodeError("this encounter code has expired")
         if officer_id is not None and officer_id != self.officer_id:
-            raise RuleViolationError("this encounter code belongs to another officer")
+            raise EncounterCodeError("this encounter code belongs to another officer")
         if officer_id is None and unit_id != self.unit_id:
-            raise RuleViolationError("this encounter code belongs to another unit")
+            raise EncounterCodeError("this encounter code belongs to another unit")
         self._redeemed(rating_id=rating_id, meta=meta)
 
     @event("Redeemed")

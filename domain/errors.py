@@ -9,12 +9,17 @@
      ├── PermissionDeniedError      the actor's role or unit may not make this move
      ├── IllegalMoveError           the case's state does not allow the move
      ├── RuleViolationError         another business rule (an officer who has left, a used code)
+     │    ├── EncounterCodeError    a one-time encounter code already used, expired, or another's
+     │    ├── QrCodeRefusedError    a rating from a QR code that was rotated, revoked or never issued
+     │    └── RepeatRatingError     the same device rated the same officer or unit too recently
      └── ConflictError              someone else changed the same aggregate at the same time
 
 A use case either succeeds completely or raises one of these and writes nothing.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class PingjingError(Exception):
@@ -60,6 +65,32 @@ class IllegalMoveError(PingjingError):
 
 class RuleViolationError(PingjingError):
     """A business rule other than the case's state machine refuses the command."""
+
+
+class EncounterCodeError(RuleViolationError):
+    """A one-time encounter code that cannot verify this rating: used, expired, or another officer's or unit's."""
+
+
+class QrCodeRefusedError(RuleViolationError):
+    """A rating made from a QR code the identity no longer has: rotated since, revoked, or never issued."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        #: ``rotated``, ``revoked`` or ``unknown``.
+        self.reason = reason
+        super().__init__(f"the QR code of {what} was {reason}" if reason != "unknown"
+                         else f"{what} never had this QR code")
+
+
+class RepeatRatingError(RuleViolationError):
+    """One device rates one officer or unit at most once per window (DESIGN §7, ballot stuffing)."""
+
+    def __init__(self, what: str, last_at: datetime, retry_after: datetime) -> None:
+        self.last_at = last_at
+        self.retry_after = retry_after
+        super().__init__(
+            f"this device already rated {what} at {last_at.isoformat(timespec='minutes')}; "
+            f"one rating per device per officer or unit until {retry_after.isoformat(timespec='minutes')}"
+        )
 
 
 class ConflictError(PingjingError):

@@ -53,6 +53,11 @@ def qr_identity_id(subject: QrSubject, key: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"qr:{subject.value}:{key}")
 
 
+def device_ballot_id(device_hash: str, target_id: uuid.UUID) -> uuid.UUID:
+    """The aggregate id of one device's ballot for one officer or unit (the hash is keyed; the id keeps no more)."""
+    return uuid.uuid5(NAMESPACE, f"ballot:{device_hash}:{target_id}")
+
+
 def make_case_ref(opened_at: datetime, token: str) -> str:
     """A case reference citizens can read out: ``PJ-<local date>-<6 characters>``, e.g. ``PJ-20211109-7K3M9Q``."""
     return f"PJ-{opened_at.astimezone(LOCAL_TZ):%Y%m%d}-{token}"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import event
 
 from domain.aggregate import DomainAggregate
+from domain.errors import RepeatRatingError
 from domain.values import CaseKind, Meta, QrSubject, Verdict
+
+#: How often one device may rate one officer or unit (DESIGN §7: once per 24 h by default).
+RATING_WINDOW = timedelta(hours=24)
 
 
 class Rating(DomainAggregate):
@@ -62,3 +67,36 @@ def case_kind_for(verdict: Verdict, complaint: str | None, suggestion: str | Non
     if verdict is Verdict.DISSATISFIED:
         return CaseKind.DISSATISFACTION
     return None
+
+
+class DeviceBallot(DomainAggregate):
+    """When one device last rated one officer or unit: at most one rating per window (DESIGN §7).
+
+    The device is known only by its keyed hash, and only through this aggregate's id
+    (:func:`domain.ids.device_ballot_id`); the events hold the ratings it cast, no device data.
+    Two ratings racing from one device both create or change the same ballot, so the store
+    lets one through and the other is decided again, and refused.
+    """
+
+    @event("Cast")
+    def __init__(self, id: UUID, target_id: UUID, rating_id: UUID, meta: Meta) -> None:
+        self.target_id = target_id
+        self.last_rating_id = rating_id
+        self.last_at = meta.occurred_at
+        self.ratings = 1
+
+    def check(self, what: str, now: datetime, window: timedelta) -> None:
+        """Refuse another rating before ``window`` has passed since the last one."""
+        retry_after = self.last_at + window
+        if now < retry_after:
+            raise RepeatRatingError(what, self.last_at, retry_after)
+
+    def cast(self, rating_id: UUID, meta: Meta) -> None:
+        """Record another rating from this device (after :meth:`check` let it through)."""
+        self._cast(rating_id=rating_id, meta=meta)
+
+    @event("CastAgain")
+    def _cast(self, rating_id: UUID, meta: Meta) -> None:
+        self.last_rating_id = rating_id
+        self.last_at = meta.occurred_at
+        self.ratings += 1

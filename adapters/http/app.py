@@ -1,36 +1,28 @@
-"""The FastAPI application: the staff JSON API under ``/api/v1``, ``/healthz`` and ``/metrics``.
+"""The FastAPI application: the citizen pages, the staff JSON API under ``/api/v1``, ``/healthz`` and ``/metrics``.
 
 :func:`create_app` builds it from a :class:`~adapters.bootstrap.Runtime`; nothing is opened at
 import time. More routers (the citizen pages, the console) come in through ``routers``; they
 reach the runtime, the views and the roster through :func:`adapters.http.services.services`
 (``request.app.state.services``) and may add their own templates and static files to the app.
 
-Every request gets an id (``X-Request-ID``, taken from the request when it carries a sane one),
-bound to the structured log and used as the correlation id of the use case it runs; one
-``http_request`` log line per request, with the route template, never the query or a body.
+Every request gets an id, a log line and its metrics from :class:`adapters.http.requestlog.RequestLog`.
 """
 
 from __future__ import annotations
 
-import re
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
-from adapters.http import api, cases, errors, ops, queries
+from adapters.http import api, cases, citizen, errors, ops, queries
+from adapters.http.limits import API_BODY_LIMIT, CITIZEN_BODY_LIMIT, BodyLimit
+from adapters.http.requestlog import RequestLog
 from adapters.http.services import Services
 from projections.store import ViewStore
 from scheduler.service import SchedulerService
-
-log = structlog.get_logger("pingjing.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-#: Routes probed often: their request lines are logged at debug level only.
-_QUIET = frozenset({"/healthz", "/metrics"})
 
 DESCRIPTION = """\
 The staff API of pingjing 评警, the complaint-handling engine of the scan-to-rate programme.
@@ -68,30 +60,15 @@ def create_app(
     app.state.metrics = metrics
     rt.app.observers.append(metrics.observe_command)
     errors.install(app)
+    app.mount("/static/citizen", StaticFiles(directory=citizen.STATIC), name="citizen-static")
+    app.add_middleware(BodyLimit, limits=[("/s/", CITIZEN_BODY_LIMIT), ("/track/", CITIZEN_BODY_LIMIT)],
+                       default=API_BODY_LIMIT)
+    # Requests finish before the app shuts down; then the writer writes what it was handed and stops.
+    app.router.add_event_handler("shutdown", svc.committer.stop)
 
-    @app.middleware("http")
-    async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        sent = request.headers.get("x-request-id", "")
-        request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            response = await call_next(request)
-            seconds = time.perf_counter() - started
-            # The route's template, never the concrete path (one series per route, not per case).
-            route = getattr(request.scope.get("route"), "path", None)
-            route = route or ("unmatched" if response.status_code == 404 else request.url.path)
-            metrics.observe_request(route, request.method, response.status_code, seconds)
-            staff = getattr(request.state, "staff", None)
-            fields = {"method": request.method, "route": route, "status": response.status_code,
-                      "ms": round(seconds * 1000, 2), "actor": str(staff.actor) if staff else None}
-            if route in _QUIET:
-                log.debug("http_request", **fields)
-            else:
-                log.info("http_request", **fields)
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(RequestLog, metrics=metrics)
 
-    for router in (api.router(), cases.router(), queries.router(), ops.router(), *routers):
+    # The citizen pages and the probes first: the busiest routes are matched before the API's many.
+    for router in (citizen.router(), ops.router(), api.router(), cases.router(), queries.router(), *routers):
         app.include_router(router)
     return app

@@ -153,6 +153,11 @@ def healthz(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
     return JSONResponse(body, status_code=503 if problems else 200, headers={"Cache-Control": "no-store"})
 
 
+async def livez() -> Response:
+    """200 while the process answers at all; touches nothing else (a liveness probe; ``/healthz`` checks more)."""
+    return Response(b"alive\n", media_type="text/plain")
+
+
 def metrics(request: Request) -> Response:
     """Prometheus text format."""
     found: Metrics = request.app.state.metrics
@@ -160,8 +165,10 @@ def metrics(request: Request) -> Response:
 
 
 def router() -> APIRouter:
-    """``/healthz`` and ``/metrics``."""
+    """``/livez``, ``/healthz`` and ``/metrics``."""
     ops = APIRouter(tags=["operations"])
+    ops.add_api_route("/livez", livez, methods=["GET"], operation_id="livez", response_class=Response,
+                      responses={200: {"content": {"text/plain": {}}, "description": "the process answers"}})
     ops.add_api_route("/healthz", healthz, methods=["GET"], operation_id="healthz",
                       responses={503: {"description": "the store or the views are not usable"}})
     ops.add_api_route("/metrics", metrics, methods=["GET"], operation_id="metrics", response_class=Response,

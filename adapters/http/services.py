@@ -13,9 +13,12 @@ from typing import cast
 from fastapi import Request
 
 from adapters.bootstrap import Runtime
-from domain.application import PingjingApp
+from adapters.http.committer import GroupCommitter
+from domain import commands as c
+from domain.application import Context, PingjingApp
 from domain.directory import Directory
 from domain.registry import Officer, Unit
+from domain.usecases import Receipt
 from projections import ALL
 from projections.runner import Runner, Status
 from projections.store import ViewStore
@@ -49,6 +52,7 @@ class Services:
     scheduler: SchedulerService | None = None
     roster: Roster = field(init=False)
     runner: Runner = field(init=False)
+    committer: GroupCommitter = field(init=False)
     _reading: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -56,11 +60,16 @@ class Services:
         # The request side's own runner: reads bring the views up to the log first (read your writes);
         # a projection thread or process elsewhere may be doing the same, exactly once between them.
         self.runner = Runner(self.rt.app, self.views, ALL, policy=self.rt.policy)
+        self.committer = GroupCommitter(self.rt.app)
 
     @property
     def app(self) -> PingjingApp:
         """The application."""
         return self.rt.app
+
+    async def submit(self, command: c.Command, context: Context) -> Receipt:
+        """Run a command in the next group commit; its receipt once durable, or its domain error."""
+        return await self.committer.submit(command, context)
 
     def current_views(self) -> ViewStore:
         """The views, caught up with the log."""
@@ -79,6 +88,6 @@ class Services:
         return "leader" if self.scheduler.leading else "follower"
 
 
-def services(request: Request) -> Services:
-    """The app's services (a FastAPI dependency)."""
+async def services(request: Request) -> Services:
+    """The app's services (a FastAPI dependency; ``async`` so that FastAPI calls it inline, not in a thread)."""
     return cast(Services, request.app.state.services)

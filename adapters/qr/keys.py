@@ -228,9 +228,32 @@ def _write_private(path: Path, content: bytes) -> Path:
     return temp
 
 
+def write_secret_file(path: Path, new_text: str, where: str) -> str:
+    """The text of a private secret file, first written with ``new_text`` if it is missing (mode 0600).
+
+    Two processes starting together agree on one secret: the file appears atomically, and
+    the one that loses the race reads the winner's.
+    """
+    try:
+        if not path.exists():
+            _publish(path, _write_private(path, (new_text + "\n").encode("utf-8")))
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise QrConfigError(f"{where}: other users may read it (mode {mode:04o}); chmod 600 {path}")
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise QrConfigError(f"{where}: cannot be read or created: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise QrConfigError(f"{where}: not text") from None
+
+
 def _create(path: Path, keyring: Keyring) -> None:
     """Create the key file unless another process just did (then theirs is used)."""
-    temp = _write_private(path, _to_json(keyring))
+    _publish(path, _write_private(path, _to_json(keyring)))
+
+
+def _publish(path: Path, temp: Path) -> None:
+    """Link the finished ``temp`` file in as ``path`` unless ``path`` exists by now; remove ``temp``."""
     try:
         os.link(temp, path)  # atomic, and fails if the file exists: two first runs agree on one key
     except FileExistsError:

@@ -82,6 +82,19 @@ def resolve_token(app: PingjingApp, keyring: Keyring, token: str) -> QrTarget:
     return resolve(app, verify_token(keyring, token))
 
 
+def known_target(app: PingjingApp, claim: QrClaim) -> QrTarget | None:
+    """Whom a genuine claim names as the directory last knew it, without asking the store.
+
+    For the busy path of a rating: the rating's own transaction checks the code's version
+    again (``SubmitRating.qr_version``), so this only has to name the officer on the page.
+    None when the directory does not know the code, or no longer as this version.
+    """
+    identity = app.directory.get(qr_identity_id(claim.subject, claim.key))
+    if not isinstance(identity, QrIdentity) or not identity.active or identity.qr_version != claim.version:
+        return None
+    return _target(app.directory, identity)
+
+
 def issued_target(app: PingjingApp, subject: QrSubject, key: str) -> QrTarget:
     """The current code of an officer or unit, for staff printing it; refusals name the badge or code."""
     key = _check_key(key)

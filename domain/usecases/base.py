@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from domain.clock import IdSource
 from domain.errors import AlreadyExistsError
 from domain.ids import case_id, make_case_ref
+from domain.ratings import RATING_WINDOW
 from domain.uow import UnitOfWork
 from domain.values import Actor, Meta, Role
 
@@ -39,6 +40,8 @@ class Work:
     ids: IdSource
     #: Check that a new case reference is free (a batch relies on its transaction instead).
     check_refs: bool = True
+    #: One rating per device per officer or unit within this window (zero: no limit).
+    rating_window: timedelta = RATING_WINDOW
 
     @property
     def now(self) -> datetime:

@@ -10,12 +10,15 @@ from domain.case import Case
 from domain.encounters import Encounter, EncounterCode
 from domain.errors import (
     AlreadyExistsError,
+    NotFoundError,
     PermissionDeniedError,
+    QrCodeRefusedError,
     RuleViolationError,
     ValidationError,
 )
-from domain.ids import encounter_code_id, encounter_id
-from domain.ratings import Rating, case_kind_for
+from domain.ids import device_ballot_id, encounter_code_id, encounter_id, qr_identity_id
+from domain.ratings import DeviceBallot, Rating, case_kind_for
+from domain.registry import QrIdentity
 from domain.usecases.base import Receipt, Work
 from domain.usecases.registry import load_officer, load_unit
 from domain.values import CaseKind, Channel, Contact, QrSubject, Role
@@ -115,6 +118,32 @@ def _open_and_push(
     return case
 
 
+def _check_code(w: Work, target: QrSubject, key: str, version: int) -> None:
+    """The scanned code must be the identity's current one, in the same transaction as the rating."""
+    what = f"{target.value} {key}"
+    try:
+        identity = w.uow.read(QrIdentity, qr_identity_id(target, key), "QR identity", what)
+    except NotFoundError:
+        raise QrCodeRefusedError(what, "unknown") from None
+    if version > identity.qr_version:
+        raise QrCodeRefusedError(what, "unknown")
+    if not identity.active:
+        raise QrCodeRefusedError(what, "revoked")
+    if version < identity.qr_version:
+        raise QrCodeRefusedError(what, "rotated")
+
+
+def _cast_ballot(w: Work, device_hash: str, target_id: UUID, rating_id: UUID, what: str) -> None:
+    """One rating per device per officer or unit per window: refuse a repeat, or record this one."""
+    ballot_id = device_ballot_id(device_hash, target_id)
+    if w.uow.exists(ballot_id):
+        ballot = w.uow.get(DeviceBallot, ballot_id, "device ballot", what)
+        ballot.check(what, w.now, w.rating_window)
+        ballot.cast(rating_id, w.meta)
+    else:
+        w.uow.add(DeviceBallot(id=ballot_id, target_id=target_id, rating_id=rating_id, meta=w.meta))
+
+
 def submit_rating(w: Work, cmd: c.SubmitRating) -> Receipt:
     """Record a rating; a dissatisfied one, a complaint or a suggestion opens and pushes a case."""
     if cmd.target is QrSubject.OFFICER:
@@ -125,7 +154,11 @@ def submit_rating(w: Work, cmd: c.SubmitRating) -> Receipt:
     else:
         unit = load_unit(w, cmd.key)
         target_id, unit_id, officer_id = unit.id, unit.id, None
+    if cmd.qr_version is not None:
+        _check_code(w, cmd.target, cmd.key, cmd.qr_version)
     rating_id = w.ids.new_id()
+    if cmd.device_hash is not None and w.rating_window:
+        _cast_ballot(w, cmd.device_hash, target_id, rating_id, f"{cmd.target.value} {cmd.key}")
     linked_encounter = None
     if cmd.encounter_code is not None:
         code = w.uow.get(EncounterCode, encounter_code_id(cmd.encounter_code), "encounter code", cmd.encounter_code)

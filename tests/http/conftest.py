@@ -81,8 +81,10 @@ class World:
 
 def make_world(database: str, tmp_path: Path, clock: FakeClock, **settings: Any) -> World:
     """The app on ``database`` with the county registered and every token made."""
+    files = {"reports_dir": tmp_path / "reports", "qr_key_file": tmp_path / "qr-keys.json",
+             "device_key_file": tmp_path / "device-key"}
     rt = bootstrap(
-        Settings(database=database, reports_dir=tmp_path / "reports", **settings),
+        Settings(database=database, **{**files, **settings}),
         clock=clock, ids=SequentialIds(), observers=[], configure_logging=False,
     )
     county = County(rt.app, clock).setup()

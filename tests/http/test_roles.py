@@ -72,6 +72,7 @@ MAY_CALL: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", f"{API}/rates"): RATES_READERS,
     ("GET", f"{API}/reports"): REPORT_READERS,
     ("GET", f"{API}/reports/{{name}}"): REPORT_READERS,
+    ("GET", "/livez"): None,
     ("GET", "/healthz"): None,
     ("GET", "/metrics"): None,
 }
@@ -187,6 +188,7 @@ CALLS: dict[tuple[str, str], Builder] = {
     ("GET", f"{API}/rates"): rates_call,
     ("GET", f"{API}/reports"): lambda w, r: Call(f"{API}/reports"),
     ("GET", f"{API}/reports/{{name}}"): lambda w, r: Call(f"{API}/reports/{published(w)}"),
+    ("GET", "/livez"): lambda w, r: Call("/livez"),
     ("GET", "/healthz"): lambda w, r: Call("/healthz"),
     ("GET", "/metrics"): lambda w, r: Call("/metrics"),
 }

@@ -1,0 +1,99 @@
+"""Group commit: requests arriving together share a transaction, each with its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.http.committer import GroupCommitter
+from domain import commands as c
+from domain.application import Executed, PingjingApp
+from domain.errors import NotFoundError
+from tests.conftest import CITIZEN, County
+
+
+def rating(key: str = "100102", verdict: str = "satisfied") -> c.SubmitRating:
+    return c.SubmitRating.model_validate({"target": "officer", "key": key, "verdict": verdict, "service_score": 4,
+                                          "attitude_score": 4, "efficiency_score": 4})
+
+
+class Gate:
+    """Holds the writer inside its first transaction until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, executed: Executed) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.release.wait(10)
+
+
+@pytest.fixture
+def gated(county: County) -> Iterator[tuple[PingjingApp, Gate, GroupCommitter]]:
+    gate = Gate()
+    county.app.observers.append(gate)
+    committer = GroupCommitter(county.app)
+    yield county.app, gate, committer
+    gate.release.set()
+    committer.stop()
+
+
+def test_requests_arriving_while_a_transaction_commits_share_the_next_one(
+    gated: tuple[PingjingApp, Gate, GroupCommitter],
+) -> None:
+    app, gate, committer = gated
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(committer.submit(rating(), CITIZEN))
+        await asyncio.to_thread(gate.entered.wait, 10)
+        rest = [asyncio.ensure_future(committer.submit(rating(verdict="dissatisfied"), CITIZEN)) for _ in range(20)]
+        await asyncio.sleep(0.05)
+        gate.release.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    before = int(app.recorder.max_notification_id() or 0)
+    receipts = asyncio.run(scenario())
+    assert committer.batches == 2
+    assert committer.commands == 21
+    assert len({r.aggregate_id for r in receipts}) == 21  # type: ignore[attr-defined]
+    assert all(r.case_ref for r in receipts[1:])  # type: ignore[attr-defined]
+    # one rating event, then per dissatisfied rating: rating, case opened, pushed
+    assert int(app.recorder.max_notification_id() or 0) - before == 1 + 20 * 3
+
+
+def test_a_bad_command_in_a_batch_gets_its_own_error_and_sinks_no_other(
+    gated: tuple[PingjingApp, Gate, GroupCommitter],
+) -> None:
+    _, gate, committer = gated
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(committer.submit(rating(), CITIZEN))
+        await asyncio.to_thread(gate.entered.wait, 10)
+        batch = [asyncio.ensure_future(committer.submit(rating(key=key), CITIZEN))
+                 for key in ("100102", "NOBODY1", "F10103")]
+        await asyncio.sleep(0.05)
+        gate.release.set()
+        return await asyncio.gather(first, *batch, return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert isinstance(outcomes[2], NotFoundError)
+    assert [type(o).__name__ for i, o in enumerate(outcomes) if i != 2] == ["Receipt"] * 3
+    assert committer.batches == 2
+
+
+def test_stopping_writes_what_was_handed_in_and_refuses_more(county: County) -> None:
+    committer = GroupCommitter(county.app)
+
+    async def scenario() -> object:
+        return await committer.submit(rating(), CITIZEN)
+
+    receipt = asyncio.run(scenario())
+    committer.stop()
+    assert receipt.command == "submit_rating"  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="stopped"):
+        asyncio.run(scenario())
