@@ -25,6 +25,9 @@ from adapters.cli.common import EXIT_OK, UsageError
 from adapters.cli.scheduling import DUTIES, leader_jobs, leadership_for
 from adapters.http import create_app
 from adapters.notify.outbox import Outbox
+from adapters.qr.keys import load_keyring
+from adapters.qr.lookup import an_active_officer
+from adapters.qr.tokens import make_token
 from projections import ALL
 from projections.runner import Runner
 from projections.store import ViewStore
@@ -89,7 +92,7 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     if not args.no_projections:
         runner = Runner(rt.app, views, ALL, policy=rt.policy)
         follower = threading.Thread(target=runner.run_forever, args=(stop,), name="pingjing-projections", daemon=True)
-    _announce(sock, args, scheduler is not None)
+    _announce(sock, args, scheduler is not None, _example_scan(rt))
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=GRACE_SECONDS)
     )
@@ -110,12 +113,25 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _announce(sock: socket.socket, args: argparse.Namespace, scheduling: bool) -> None:
+def _example_scan(rt: Runtime) -> tuple[str, str] | None:
+    """An officer's rating page path (as their QR code carries it) and who they are, to print; None without one."""
+    target = an_active_officer(rt.app)
+    if target is None:
+        return None
+    token = make_token(load_keyring(rt.settings), target.subject, target.key, target.version)
+    return f"/s/{token}", f"{target.name} {target.key}, {target.unit_name}"
+
+
+def _announce(sock: socket.socket, args: argparse.Namespace, scheduling: bool,
+              scan: tuple[str, str] | None) -> None:
     host, port = sock.getsockname()[:2]
     base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     duties = ", ".join(["SLA clock", *DUTIES]) if scheduling else "off (--no-scheduler)"
+    citizen = [f"  citizen page        {base}{scan[0]}  (a scan of {scan[1]}'s code)"] if scan else []
     lines = [
         f"pingjing serve on {base}",
+        *citizen,
+        f"  track a case        {base}/track/<case reference>  (with the last four digits of its phone)",
         f"  API docs (OpenAPI)  {base}/docs",
         f"  health              {base}/healthz",
         f"  metrics             {base}/metrics",

@@ -138,6 +138,17 @@ def unit_sheet(app: PingjingApp, code: str) -> UnitSheet:
     return UnitSheet(code, unit.name, unit_target, tuple(officers), tuple(skipped))
 
 
+def an_active_officer(app: PingjingApp) -> QrTarget | None:
+    """The officer with the lowest badge and a usable code (for pointing someone at a rating page), if any."""
+    directory = _directory(app)
+    officers = [o for o in map(directory.get, _officer_ids(app)) if isinstance(o, Officer) and not o.left]
+    for officer in sorted(officers, key=lambda o: o.badge):
+        target = _active_target(directory, QrSubject.OFFICER, officer.badge)
+        if target is not None:
+            return target
+    return None
+
+
 def _directory(app: PingjingApp) -> Directory:
     app.directory.catch_up()
     return app.directory

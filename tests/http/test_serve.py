@@ -167,6 +167,17 @@ def test_serve_loads_the_demo_county_into_an_empty_store(tmp_path: Path) -> None
         health = wait_healthy(running.base, scheduler_leader="disabled")
         assert health["store"]["head"] > 10_000
         assert all(p["lag"] == 0 for p in health["projections"].values())
+        # the printed citizen page is a real officer's code: rate through it
+        scan = re.search(r"citizen page +(http://\S+/s/\S+)", printed)
+        assert scan, printed
+        page = httpx.get(scan.group(1), timeout=10)
+        assert page.status_code == 200
+        assert "您正在评价民警" in page.text
+        rated = httpx.post(scan.group(1), timeout=10, data={
+            "verdict": "dissatisfied", "service_score": "2", "attitude_score": "2", "efficiency_score": "2",
+            "complaint": "等候太久", "phone": "13900139000"})
+        ref = re.search(r'id="case-ref">([^<]+)<', rated.text)
+        assert ref, rated.text
         assert running.stop(signal.SIGTERM) == 0
     finally:
         if running.process.poll() is None:
@@ -175,8 +186,8 @@ def test_serve_loads_the_demo_county_into_an_empty_store(tmp_path: Path) -> None
     # The demo's history is not news: the outbox starts after it, so nobody is notified of it.
     app = PingjingApp(env=resolve(str(tmp_path / "empty.sqlite3")).env, observers=[])
     try:
-        head = app.recorder.max_notification_id()
-        assert ViewStore.beside(app).position(OUTBOX_TRACKING) == head
+        assert app.get_case(ref.group(1)).summary == "等候太久"  # acknowledged, so on disk
+        assert ViewStore.beside(app).position(OUTBOX_TRACKING) == health["store"]["head"]
         assert not app.recorder.select_notifications(start=1, limit=1, topics=event_topics(Notification))
     finally:
         app.close()
