@@ -41,6 +41,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError as PydanticValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from adapters.http.citizen.devices import COOKIE, COOKIE_MAX_AGE, DeviceHasher
@@ -197,7 +198,7 @@ def _resolve(page: Page, svc: Services, token: str) -> QrTarget | HTMLResponse:
         return _code_refusal(page, error)
 
 
-def _claimed(page: Page, svc: Services, token: str) -> tuple[QrClaim, QrTarget] | HTMLResponse:
+async def _claimed(page: Page, svc: Services, token: str) -> tuple[QrClaim, QrTarget] | HTMLResponse:
     """A posted code's claim and whom it names: the signature checked, the directory asked only if it must be."""
     try:
         claim = verify_token(page.site.keyring, token)
@@ -205,7 +206,7 @@ def _claimed(page: Page, svc: Services, token: str) -> tuple[QrClaim, QrTarget] 
         return _code_refusal(page, error)
     target = known_target(svc.app, claim)
     if target is None:  # not known as this version yet, or no longer: ask the store
-        resolved = _resolve(page, svc, token)
+        resolved = await run_in_threadpool(_resolve, page, svc, token)
         if isinstance(resolved, HTMLResponse):
             return resolved
         target = resolved
@@ -281,7 +282,7 @@ async def submit_rating(  # noqa: PLR0911 - one answer per refusal in the table 
     if not allowance.allowed:
         return page.refusal(429, "refused_title", page.t("too_many", seconds=allowance.retry_after),
                             retry_after=allowance.retry_after)
-    claimed = _claimed(page, svc, token)
+    claimed = await _claimed(page, svc, token)
     if isinstance(claimed, HTMLResponse):
         return claimed
     claim, target = claimed
@@ -362,7 +363,7 @@ async def track_case(  # noqa: PLR0911 - same
     if not paused.allowed:
         return page.refusal(429, "refused_title", page.t("track_paused"), retry_after=paused.retry_after)
     try:
-        case = svc.app.get_case(ref)
+        case = await run_in_threadpool(svc.app.get_case, ref)
     except NotFoundError:
         return page.refusal(404, "track_title", page.t("track_unknown"))
     except (PingjingError, PersistenceError):
@@ -372,7 +373,7 @@ async def track_case(  # noqa: PLR0911 - same
     if not hmac.compare_digest(_digits(case.contact.phone)[-4:], last4):
         site.wrong_digits.hit("track", ref)
         return page.render("track.html.j2", 403, ref=ref, errors=[page.t("track_wrong")])
-    return page.render("status.html.j2", case=_case_view(page, svc, case))
+    return page.render("status.html.j2", case=await run_in_threadpool(_case_view, page, svc, case))
 
 
 def _case_view(page: Page, svc: Services, case: Case) -> dict[str, Any]:
