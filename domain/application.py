@@ -132,6 +132,14 @@ class PingjingApp(Application[UUID]):
                 observer(Executed(command, context, meta, outcome, seconds, saved))
         return [outcome for outcome, _, _ in runs]
 
+    def decide(self, command: c.Command, context: Context) -> PingjingError | None:
+        """Decide ``command`` without saving anything or telling the observers: its error, or None if accepted.
+
+        For showing only the moves a case allows now: the use case's own rules answer, not a copy of them.
+        """
+        outcome, _, _ = self._run([(command, context)], dry_run=True)[0]
+        return outcome if isinstance(outcome, PingjingError) else None
+
     def _run(
         self,
         items: Sequence[tuple[c.Command, Context]],

@@ -30,6 +30,7 @@ class Channel(StrEnum):
     LETTER = "letter"
     HOME_VISIT = "home_visit"
     API = "api"
+    CONSOLE = "console"
     IMPORT = "import"
     SYSTEM = "system"
 

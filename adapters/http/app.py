@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
-from adapters.http import api, cases, citizen, errors, ops, queries
+from adapters.http import api, cases, citizen, console, errors, ops, queries
 from adapters.http.limits import API_BODY_LIMIT, CITIZEN_BODY_LIMIT, BodyLimit
 from adapters.http.requestlog import RequestLog
 from adapters.http.services import Services
@@ -69,6 +69,8 @@ def create_app(
     app.add_middleware(RequestLog, metrics=metrics)
 
     # The citizen pages and the probes first: the busiest routes are matched before the API's many.
-    for router in (citizen.router(), ops.router(), api.router(), cases.router(), queries.router(), *routers):
+    for router in (citizen.router(), ops.router(), api.router(), cases.router(), queries.router(), console.router(),
+                   *routers):
         app.include_router(router)
+    console.mount_static(app)
     return app
