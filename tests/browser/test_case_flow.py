@@ -94,14 +94,8 @@ def sign_in(browser: Any, base: str, token: str) -> Any:
     return page
 
 
-def test_a_complaint_goes_from_the_scan_to_closed_through_the_console_and_the_citizen_sees_it(
-    flow_server: tuple[Served, str], browser: Any, artifacts: Path
-) -> None:
-    served, scan = flow_server
-    base = served.base
-
-    # The citizen scans the code on a phone and rates dissatisfied, with a complaint and a phone.
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
+def citizen_rates(phone: Any, base: str, scan: str, artifacts: Path) -> tuple[Any, str]:
+    """The citizen scans the code on a phone and rates dissatisfied, with a complaint and a phone."""
     citizen = phone.new_page()
     citizen.goto(f"{base}{scan}")
     text = shows_chinese(citizen, artifacts, "1-scan")
@@ -117,39 +111,56 @@ def test_a_complaint_goes_from_the_scan_to_closed_through_the_console_and_the_ci
     assert "感谢您的评价" in text
     ref = str(citizen.locator("#case-ref").inner_text()).strip()
     assert re.fullmatch(r"PJ-\d{8}-[0-9A-Z]{6}", ref)
+    return citizen, ref
 
-    # The head of PS1 finds it on the board, contacts the citizen and reports the result.
+
+def move(page: Any, ref: str, slug: str, **fields: str) -> None:
+    """Fill a move's form on the case page (``select:`` values choose an option) and make it."""
+    for name, value in fields.items():
+        selector = f"#{slug}-{name.replace('_', '-')}"
+        if value.startswith("select:"):
+            page.select_option(selector, value.removeprefix("select:"))
+        else:
+            page.fill(selector, value)
+    page.click(f"#{slug}-submit")
+    page.wait_for_url(re.compile(rf".*/console/cases/{ref}\?done={slug}"))
+
+
+def head_handles(browser: Any, base: str, ref: str, artifacts: Path) -> Any:
+    """The head of PS1 finds the case on the board, contacts the citizen and reports the result."""
     head = sign_in(browser, base, HEAD_TOKEN)
     shows_chinese(head, artifacts, "3-head-dashboard")
     head.goto(f"{base}/console/board")
-    text = shows_chinese(head, artifacts, "4-head-board")
-    assert ref in text
+    assert ref in shows_chinese(head, artifacts, "4-head-board")
     head.click(f"a:has-text('{ref}')")
     head.wait_for_url(f"{base}/console/cases/{ref}")
-    text = shows_chinese(head, artifacts, "5-head-case")
-    assert COMPLAINT in text
-    head.fill("#contact-note", "已电话联系群众，了解情况并致歉")
-    head.click("#contact-submit")
-    head.wait_for_url(re.compile(rf".*/console/cases/{ref}\?done=contact"))
-    head.fill("#result-result", "窗口人员已批评教育，已为群众办结户口迁移")
-    head.click("#result-submit")
-    head.wait_for_url(re.compile(rf".*/console/cases/{ref}\?done=result"))
+    assert COMPLAINT in shows_chinese(head, artifacts, "5-head-case")
+    move(head, ref, "contact", note="已电话联系群众，了解情况并致歉")
+    move(head, ref, "result", result="窗口人员已批评教育，已为群众办结户口迁移")
     shows_chinese(head, artifacts, "6-head-reported")
     assert head.locator("#move-callback").count() == 0  # the callback is the office's, not the unit's
+    return head
 
-    # The supervision office calls the citizen back and closes the case.
+
+def office_closes(browser: Any, base: str, ref: str, artifacts: Path) -> Any:
+    """The supervision office calls the citizen back and closes the case."""
     office = sign_in(browser, base, OFFICE_TOKEN)
     office.goto(f"{base}/console/cases/{ref}")
-    office.select_option("#callback-satisfied", "yes")
-    office.fill("#callback-note", "群众对处理结果表示满意")
-    office.click("#callback-submit")
-    office.wait_for_url(re.compile(rf".*/console/cases/{ref}\?done=callback"))
-    office.fill("#close-resolution", "问题已解决，群众认可")
-    office.select_option("#close-citizen-accepted", "yes")
-    office.click("#close-submit")
-    office.wait_for_url(re.compile(rf".*/console/cases/{ref}\?done=close"))
-    text = shows_chinese(office, artifacts, "7-office-closed")
-    assert "已办结" in text or "结案" in text
+    move(office, ref, "callback", satisfied="select:yes", note="群众对处理结果表示满意")
+    move(office, ref, "close", resolution="问题已解决，群众认可", citizen_accepted="select:yes")
+    assert "已办结" in shows_chinese(office, artifacts, "7-office-closed")
+    return office
+
+
+def test_a_complaint_goes_from_the_scan_to_closed_through_the_console_and_the_citizen_sees_it(
+    flow_server: tuple[Served, str], browser: Any, artifacts: Path
+) -> None:
+    served, scan = flow_server
+    base = served.base
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
+    citizen, ref = citizen_rates(phone, base, scan, artifacts)
+    head = head_handles(browser, base, ref, artifacts)
+    office = office_closes(browser, base, ref, artifacts)
 
     # The citizen tracks the case to closed.
     citizen.goto(f"{base}/track/{ref}")
