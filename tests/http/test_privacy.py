@@ -54,6 +54,26 @@ def test_no_officer_response_ever_holds_a_ratings_text_a_phone_or_a_device(world
     assert own.json()["counts"]["ratings"] >= 5  # aggregates only: counts and rates
 
 
+def test_no_console_page_an_officer_can_open_holds_a_ratings_text_a_phone_or_a_device(world: World) -> None:
+    seed_ratings(world)
+    ref = world.county.open_case(phone=PHONE)
+    world.clock.advance(days=14)
+    signed_in = world.client.post("/console/login", data={"token": world.secrets["officer"]}, follow_redirects=False)
+    assert signed_in.status_code == 303
+    pages = ["/console/", "/console/?week=2021-W44&month=2021-11", "/console/board", f"/console/cases/{ref}",
+             "/console/reports", "/console/qr", "/console/qr/officer/100102.svg"]
+    bodies = {}
+    for path in pages:
+        answer = world.client.get(path)
+        bodies[f"{path} -> {answer.status_code}"] = answer.text
+    own_week = bodies["/console/?week=2021-W44&month=2021-11 -> 200"]
+    assert "Own rates (100102)" in own_week  # the officer's own aggregated rates are shown
+    assert "4/8" in own_week  # satisfied of rated, as counts
+    found = {where: leaks(text) for where, text in bodies.items() if leaks(text)}
+    assert found == {}
+    assert all(not where.endswith("-> 200") for where in bodies if "cases" in where or "board" in where)
+
+
 def test_an_auditor_reads_case_histories_and_reports_without_a_phone_or_a_name(world: World) -> None:
     seed_ratings(world)
     opened = world.post("supervisor", f"{API}/cases", {
