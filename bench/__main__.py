@@ -16,6 +16,8 @@ from bench.machine import describe
 from domain.application import PingjingApp
 
 RESULTS = Path(__file__).with_name("results.md")
+#: The parts ``--only`` picks from (``python -m bench --only rebuild``).
+PARTS = ("ingest", "rebuild", "scheduler", "http")
 POSTGRES_URL = os.environ.get("PINGJING_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -110,11 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open-cases", type=int, default=100_000, help="open cases for the scheduler (0: skip)")
     parser.add_argument("--http-requests", type=int, default=5_000, help="rating submissions over HTTP (0: skip)")
     parser.add_argument("--http-clients", type=int, default=16, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        help="run only this part (its rows are printed; bench/results.md keeps the last full run's table)",
+    )
     args = parser.parse_args(argv)
 
+    def runs(part: str) -> bool:
+        return args.only in (None, part)
+
     machine = describe()
-    rows = _ingest_rows("SQLite file, durable", _SqliteFile, args.ratings, args.baseline_ratings, 5_000)
-    if not args.no_postgres:
+    rows: list[tuple[str, str, float | None, float | None, str]] = []
+    if runs("ingest"):
+        rows += _ingest_rows("SQLite file, durable", _SqliteFile, args.ratings, args.baseline_ratings, 5_000)
+    if runs("ingest") and not args.no_postgres:
         try:
             with connect_postgres(resolve(POSTGRES_URL).env):
                 pass
@@ -123,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows += _ingest_rows("PostgreSQL", _PostgresSchema, args.ratings, args.baseline_ratings, None)
 
-    if args.rebuild_events:
+    if runs("rebuild") and args.rebuild_events:
         r = rebuild.measure(args.rebuild_events)
         n = f"{r.events:,}"
         rows.append((f"rebuild all projections from {n} events, SQLite (events/s)", ">= 50,000",
@@ -131,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("peak RSS of that rebuild (MB)", "< 500", r.peak_rss_mb, None, "-"))
         rows.append((f"rates query at {n} events, p95 (ms)", "< 10", r.rates_p95_ms, None, "-"))
 
-    if args.open_cases:
+    if runs("scheduler") and args.open_cases:
         rows += scheduler_rows(args.open_cases)
 
-    if args.http_requests:
+    if runs("http") and args.http_requests:
         rows += http_rows(args.http_requests, args.http_clients)
 
     header = "| figure | target | measured | baseline (same run) | ratio | baseline is |\n|---|---|---|---|---|---|\n"
@@ -145,8 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     table = f"Machine: {machine}\n\n{header}{body}"
     print(table)
-    RESULTS.write_text(f"# Benchmark results\n\n{table}")
-    print(f"written to {RESULTS}")
+    if args.only is None:
+        RESULTS.write_text(f"# Benchmark results\n\n{table}")
+        print(f"written to {RESULTS}")
     return 0
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import holidays
 
@@ -110,6 +110,7 @@ class WorkingCalendar:
         # same set and one of them wins the dict assignment, so no lock is needed.
         self._years: dict[int, frozenset[date]] = {}
         self._nth: dict[tuple[date, int], date] = {}
+        self._days: dict[date, _Day] = {}
 
     def is_working_day(self, day: date) -> bool:
         """True when ``day`` is an official working day (a 调休 Saturday is one; a holiday Monday is not)."""
@@ -146,6 +147,19 @@ class WorkingCalendar:
             self._nth[key] = known
         return known
 
+    def _day(self, day: date) -> _Day:
+        """Whether ``day`` is a working day, and the local midnight that ends it (local and UTC).
+
+        A date's answer never changes (the official calendar of its year and the zone's rules
+        are fixed), so it is worked out once and remembered: the two walks below visit a few
+        days per step clock, and every case started in the same week visits the same days.
+        """
+        known = self._days.get(day)
+        if known is None:
+            end = _midnight(day + _ONE_DAY)
+            known = self._days[day] = _Day(self.is_working_day(day), end, end.astimezone(UTC))
+        return known
+
     def add_working_time(self, start: datetime, hours: float) -> datetime:
         """When ``hours`` of working time (24 h per working day) have passed; on a day off the count starts
         at the next working day's midnight, so even ``hours=0`` from a day off lands there."""
@@ -153,15 +167,19 @@ class WorkingCalendar:
         if not _is_number(hours) or hours < 0:
             raise ValidationError(f"hours must be a number >= 0, got {hours!r}")
         remaining = timedelta(hours=hours)
-        moment = start.astimezone(LOCAL_TZ)
+        # Walk day by day from the start's local date, on instants (UTC): what is left of each
+        # working day is the time to its closing midnight.
+        day = start.astimezone(LOCAL_TZ).date()
+        moment = start.astimezone(UTC)
         while True:
-            midnight = _midnight(moment.date() + _ONE_DAY)
-            if self.is_working_day(moment.date()):
-                left_today = _elapsed(moment, midnight)
+            working, _, midnight = self._day(day)
+            if working:
+                left_today = midnight - moment
                 if remaining <= left_today:
-                    return _plus(moment, remaining)
+                    return (moment + remaining).astimezone(LOCAL_TZ)
                 remaining -= left_today
             moment = midnight
+            day += _ONE_DAY
 
     def working_hours_between(self, start: datetime, end: datetime) -> float:
         """Hours of working time from ``start`` to ``end``; negative when ``end`` comes first."""
@@ -170,13 +188,25 @@ class WorkingCalendar:
         if end < start:
             return -self.working_hours_between(end, start)
         total = timedelta()
-        moment, end = start.astimezone(LOCAL_TZ), end.astimezone(LOCAL_TZ)
-        while moment < end:
-            midnight = _midnight(moment.date() + _ONE_DAY)
-            if self.is_working_day(moment.date()):
-                total += _elapsed(moment, min(midnight, end))
-            moment = midnight
+        # Compared as local times (as people read them), measured on instants (UTC).
+        local, until = start.astimezone(LOCAL_TZ), end.astimezone(LOCAL_TZ)
+        day, moment, until_utc = local.date(), start.astimezone(UTC), end.astimezone(UTC)
+        while local < until:
+            working, next_midnight, next_midnight_utc = self._day(day)
+            if working:
+                total += (next_midnight_utc if next_midnight <= until else until_utc) - moment
+            local, moment = next_midnight, next_midnight_utc
+            day += _ONE_DAY
         return total / timedelta(hours=1)
+
+
+class _Day(NamedTuple):
+    """What the working-time walks need of one local date."""
+
+    working: bool
+    #: The local midnight that ends the day, as a local time and as an instant (UTC).
+    ends: datetime
+    ends_utc: datetime
 
 
 def limit_for(policy: SlaPolicy, step: SlaStep, *, flagged: bool) -> StepLimit:
@@ -202,7 +232,11 @@ def deadline(
         return _rectification_due(started_at, due_at)
     if due_at is not None:
         raise ValidationError(f"due_at applies only to rectification, not to {step}")
-    limit = limit_for(policy, step, flagged=flagged)
+    return _limit_end(calendar, limit_for(policy, step, flagged=flagged), started_at)
+
+
+def _limit_end(calendar: WorkingCalendar, limit: StepLimit, started_at: datetime) -> datetime:
+    """When ``limit`` runs out after ``started_at``."""
     if limit.calendar is CalendarKind.WALL:
         return _plus(started_at, timedelta(hours=limit.amount))
     if float(limit.amount).is_integer():
@@ -233,21 +267,28 @@ def step_clock(
     flagged: bool,
     due_at: datetime | None = None,
 ) -> tuple[datetime, datetime]:
-    """``(warning, deadline)`` of a step, the deadline computed once for both."""
-    end = deadline(policy, calendar, step, started_at, flagged=flagged, due_at=due_at)
-    return _warning(policy, calendar, step, started_at, end, flagged=flagged), end
+    """``(warning, deadline)`` of a step, the deadline computed once for both.
 
-
-def _warning(
-    policy: SlaPolicy, calendar: WorkingCalendar, step: SlaStep, started_at: datetime, end: datetime, *, flagged: bool
-) -> datetime:
+    The warning comes at ``warning_fraction`` of the limit, measured on the step's own calendar.
+    (Every case projection and scheduler replay computes this for each step started: the
+    limit is looked up once for both answers.)
+    """
+    _require_aware("started_at", started_at)
     fraction = policy.warning_fraction
-    if step is SlaStep.RECTIFICATION or limit_for(policy, step, flagged=flagged).calendar is CalendarKind.WALL:
-        return _plus(started_at, _elapsed(started_at, end) * fraction)
-    # The fraction of the working time up to the deadline. From a working day that is exactly
-    # fraction x days x 24 h; from a day off the same-time-of-day rule leaves less than days x 24 h
-    # of working time, and measuring the full amount would put the warning after the breach.
-    return calendar.add_working_time(started_at, fraction * calendar.working_hours_between(started_at, end))
+    if step is SlaStep.RECTIFICATION:
+        end = _rectification_due(started_at, due_at)
+    else:
+        if due_at is not None:
+            raise ValidationError(f"due_at applies only to rectification, not to {step}")
+        limit = limit_for(policy, step, flagged=flagged)
+        end = _limit_end(calendar, limit, started_at)
+        if limit.calendar is CalendarKind.WORKING:
+            # The fraction of the working time up to the deadline. From a working day that is exactly
+            # fraction x days x 24 h; from a day off the same-time-of-day rule leaves less than days x 24 h
+            # of working time, and measuring the full amount would put the warning after the breach.
+            hours = fraction * calendar.working_hours_between(started_at, end)
+            return calendar.add_working_time(started_at, hours), end
+    return _plus(started_at, _elapsed(started_at, end) * fraction), end
 
 
 def _rectification_due(started_at: datetime, due_at: datetime | None) -> datetime:

@@ -312,6 +312,8 @@ class ActivityProjection(Projection):
     def flush(self, cur: Cursor) -> None:
         """Write the batch's counts and encounter rows; let go of rows that can no longer be linked."""
         horizon = self.horizon
+        # Made before the first write, which takes the database's write lock (see Counts.rows).
+        counts = self.counts.rows()
         # The table only has to let a restart resume the attribution: older rows are not
         # written, and those written before are deleted.
         cur.executemany(
@@ -329,7 +331,7 @@ class ActivityProjection(Projection):
                 if horizon is None or s.happened_at >= horizon
             ],
         )
-        self.counts.flush(cur)
+        self.counts.write(cur, counts)
         self.dirty.clear()
         if horizon is not None:
             cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (ts(horizon),))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -40,6 +40,10 @@ AUDIT_UPSERT = (
 )
 _ENDING = ("Closed", "Reopened")
 _DEADLINE = attrgetter("deadline")
+#: The primary keys of the rows written, to write them in key order.
+_FIRST = itemgetter(0)
+_LEDGER_KEY = itemgetter(0, 1, 2, 3)
+_LINE_KEY = itemgetter(0, 1)
 #: The text of each enumeration member the rows hold (``.value``, looked up faster).
 _VALUE: dict[StrEnum, str] = {
     member: member.value for kind in (SlaStep, CaseState, CaseKind, Channel, Role, CloseOutcome) for member in kind
@@ -290,11 +294,18 @@ class CasesProjection(Projection):
         zh, en = timeline.EVENT_LABELS.get(name, (name, name))
         meta = event.meta
         steps = view.steps
-        runs = sorted(steps.values(), key=_DEADLINE) if len(steps) > 1 else steps.values()
-        local = timeline.local
-        sla = "; ".join(
-            [f"{run.step} due {local(run.deadline)}{' OVERDUE' if at > run.deadline else ''}" for run in runs]
-        )
+        if not steps:
+            sla = ""
+        elif len(steps) == 1:
+            run = next(iter(steps.values()))
+            sla = f"{run.shown or self._shown(run)}{' OVERDUE' if at > run.deadline else ''}"
+        else:
+            sla = "; ".join(
+                [
+                    f"{run.shown or self._shown(run)}{' OVERDUE' if at > run.deadline else ''}"
+                    for run in sorted(steps.values(), key=_DEADLINE)
+                ]
+            )
         actor = "system" if meta.role == "system" else f"{meta.role}:{meta.actor}"
         self.new_lines.append(
             (
@@ -315,10 +326,21 @@ class CasesProjection(Projection):
             )
         )
 
+    @staticmethod
+    def _shown(run: StepRun) -> str:
+        """How the timeline shows a running step (remembered on the run: its deadline never moves)."""
+        run.shown = shown = f"{run.step} due {timeline.local(run.deadline)}"
+        return shown
+
     # -- writing ----------------------------------------------------------------------------
 
     def flush(self, cur: Cursor) -> None:
-        """Write the rows this batch changed."""
+        """Write the rows this batch changed.
+
+        Every row is made before the first one is written: the database's write lock is taken
+        at the first write, and the other projection's process may be waiting for it. Rows go
+        in key order, so each table's tree is walked once from left to right.
+        """
         registry = self.context.registry
         board_rows, audit_rows = [], []
         for view in self.dirty.values():
@@ -360,11 +382,16 @@ class CasesProjection(Projection):
                     _VALUE[case.state],
                 )
             )
+        board_rows.sort(key=_FIRST)
+        audit_rows.sort(key=_FIRST)
+        ledger_rows = sorted([run.values() for run in self.dirty_steps.values()], key=_LEDGER_KEY)
+        lines = sorted(self.new_lines, key=_LINE_KEY)
+        counts = self.counts.rows()
         cur.executemany(board.UPSERT, board_rows)
         cur.executemany(AUDIT_UPSERT, audit_rows)
-        cur.executemany(ledger.UPSERT, [run.values() for run in self.dirty_steps.values()])
-        cur.executemany(timeline.INSERT, self.new_lines)
-        self.counts.flush(cur)
+        cur.executemany(ledger.UPSERT, ledger_rows)
+        cur.executemany(timeline.INSERT, lines)
+        self.counts.write(cur, counts)
         self.dirty.clear()
         self.dirty_steps.clear()
         self.new_lines = []

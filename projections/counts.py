@@ -14,14 +14,19 @@ from itertools import chain, product, starmap
 from typing import Any
 
 from domain.rates import period_keys
-from projections.store import Cursor, ViewStore
+from projections.store import SQLITE_ONLY, Cursor, ViewStore
 
 
 def schema(table: str) -> tuple[str, ...]:
-    """The DDL of a counts table."""
+    """The DDL of a counts table.
+
+    On SQLite the table is ``WITHOUT ROWID`` (:data:`projections.store.SQLITE_ONLY`, left out on
+    PostgreSQL): its rows live in the primary key's own B-tree instead of a table plus an index
+    beside it, so a rebuild, which inserts about one counts row per event, writes one tree, not two.
+    """
     return (
         f"CREATE TABLE IF NOT EXISTS {table} (scope TEXT NOT NULL, period TEXT NOT NULL, "
-        "metric TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (scope, period, metric))",
+        f"metric TEXT NOT NULL, value BIGINT NOT NULL, PRIMARY KEY (scope, period, metric)){SQLITE_ONLY}",
     )
 
 
@@ -69,13 +74,27 @@ class Counts:
 
     def flush(self, cur: Cursor) -> None:
         """Add the deltas to the table."""
-        rows = [(s, p, m, v) for (s, p, m), v in self.deltas.items()]
+        self.write(cur, self.rows())
+
+    def rows(self) -> list[tuple[str, str, str, int]]:
+        """The pending deltas as rows, in key order, and forget them.
+
+        Worked out before the batch's transaction writes anything (the database's write lock is
+        taken at the first write, and another projection's process may be waiting for it). In
+        key order, the table's tree is walked once from left to right rather than jumped about
+        in, which makes the inserts of a large batch markedly cheaper.
+        """
+        rows = sorted([(s, p, m, v) for (s, p, m), v in self.deltas.items()])
+        self.forget()
+        return rows
+
+    def write(self, cur: Cursor, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Add rows made by :meth:`rows` to the table."""
         cur.executemany(
             f"INSERT INTO {self.table} (scope, period, metric, value) VALUES (?, ?, ?, ?) "
             f"ON CONFLICT (scope, period, metric) DO UPDATE SET value = {self.table}.value + excluded.value",
             rows,
         )
-        self.forget()
 
     def forget(self) -> None:
         """Drop pending deltas."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,9 @@ class StepRun:
     status: str = RUNNING
     warned_at: datetime | None = None
     breached_at: datetime | None = None
+    #: How a case's timeline shows this run while it runs (``"feedback due 2021-09-22 10:00"``):
+    #: made once, by the cases projection, for all the lines that show it. Not stored.
+    shown: str | None = field(default=None, compare=False, repr=False)
 
     def values(self) -> tuple[Any, ...]:
         """The row to store."""

@@ -7,10 +7,12 @@ processes uses every core; each process decodes only its share of the log.
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,12 +50,41 @@ def rebuild_one(
     runner = Runner(app, views, [BY_NAME[name]], policy=policy)
     runner.reset()
     started = time.perf_counter()
-    events = runner.catch_up(until_position=until_position, as_of=as_of)
+    with _collected_per_page() as collect:
+        events = runner.catch_up(until_position=until_position, as_of=as_of, progress=collect)
     seconds = time.perf_counter() - started
     if into:
         views.close()
     app.close()
     return Rebuilt(name, events, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+@contextmanager
+def _collected_per_page() -> Iterator[Callable[[int, int], None]]:
+    """The cyclic garbage collector run once per page (the hook to give ``catch_up`` as progress),
+    not every few hundred allocations.
+
+    A rebuild allocates millions of objects and keeps many of them (every case folded so far),
+    so the collector's automatic passes, full ones included, walk an ever larger heap again and
+    again: a tenth of the time of a rebuild. Here it is off; after each page one pass frees what
+    that page left in cycles, and what survives it is frozen (kept out of later passes). Memory
+    is not at stake: objects without cycles are freed by reference counting as always, and
+    cyclic garbage lives at most one page. Everything is as it was afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.freeze()
+
+    def collect(_position: int, _head: int) -> None:
+        gc.collect()
+        gc.freeze()
+
+    try:
+        yield collect
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 def rebuild_in_parallel(

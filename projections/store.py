@@ -22,6 +22,10 @@ from psycopg import sql
 
 from domain.application import PingjingApp
 
+#: Ends a ``CREATE TABLE`` whose rows are best kept in its primary key's B-tree on SQLite;
+#: :meth:`ViewStore.create` leaves it out on PostgreSQL, which has no such clause.
+SQLITE_ONLY = " WITHOUT ROWID"
+
 
 class Cursor:
     """A cursor with one placeholder style and rows as plain tuples."""
@@ -40,7 +44,8 @@ class Cursor:
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for many rows."""
         if rows:
-            self.raw.executemany(self._sql(statement), [tuple(r) for r in rows])
+            # Both drivers take any sequence of parameters per row: the rows go as they are.
+            self.raw.executemany(self._sql(statement), rows)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         """Rows of the last query, as tuples in the order of the selected columns."""
@@ -116,10 +121,10 @@ class ViewStore:
             return cur.fetchall()
 
     def create(self, statements: Sequence[str]) -> None:
-        """Create tables and indexes if missing."""
+        """Create tables and indexes if missing (the SQLite-only clause left out on PostgreSQL)."""
         with self.transaction(commit=True) as cur:
             for statement in statements:
-                cur.execute(statement)
+                cur.execute(statement.removesuffix(SQLITE_ONLY) if self.dialect == "postgres" else statement)
 
     def position(self, name: str) -> int:
         """How far the named projection has applied the log (0: nothing yet)."""

@@ -448,3 +448,52 @@ def test_a_whole_working_day_deadline_falls_on_a_working_day_at_the_local_time_o
 def test_working_time_added_then_measured_gives_back_the_same_hours(start: datetime, hours: float) -> None:
     end = CALENDAR.add_working_time(start, hours)
     assert CALENDAR.working_hours_between(start, end) == pytest.approx(hours, abs=1e-6)
+
+
+# --- the remembered days walk exactly as a plain day-by-day walk --------------------------------
+
+
+def _plain_add_working_time(start: datetime, hours: float) -> datetime:
+    """Working time added the plain way: one local day at a time, nothing remembered."""
+    remaining, moment = timedelta(hours=hours), start.astimezone(SHANGHAI)
+    while True:
+        midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
+        if CALENDAR.is_working_day(moment.date()):
+            left_today = midnight.astimezone(UTC) - moment.astimezone(UTC)
+            if remaining <= left_today:
+                return (moment.astimezone(UTC) + remaining).astimezone(SHANGHAI)
+            remaining -= left_today
+        moment = midnight
+
+
+def _plain_working_hours_between(start: datetime, end: datetime) -> float:
+    """Working time measured the plain way (``start`` <= ``end``)."""
+    total, moment, end = timedelta(), start.astimezone(SHANGHAI), end.astimezone(SHANGHAI)
+    while moment < end:
+        midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
+        if CALENDAR.is_working_day(moment.date()):
+            total += min(midnight, end).astimezone(UTC) - moment.astimezone(UTC)
+        moment = midnight
+    return total / timedelta(hours=1)
+
+
+# 1986-1991: Shanghai kept summer time, so some local days there last 23 or 25 hours.
+DST_FIRST, DST_LAST = datetime(1986, 1, 1), datetime(1992, 1, 1)  # noqa: DTZ001 - hypothesis wants naive bounds
+DST_STARTS = st.datetimes(min_value=DST_FIRST, max_value=DST_LAST, timezones=st.just(SHANGHAI))
+
+
+@given(st.one_of(STARTS, DST_STARTS), st.floats(min_value=0, max_value=500, allow_nan=False))
+@example(at(9, 18, 23, 30), 0.5)  # the make-up Saturday, into the holiday
+@example(at(9, 19, 10), 0.0)  # from a holiday: the next working day's midnight
+@example(at(9, 17, 0), 24.0)  # exactly a working day: ends at the next midnight, not the next working one
+def test_working_time_is_added_exactly_as_a_plain_day_by_day_walk_adds_it(start: datetime, hours: float) -> None:
+    fast, plain = CALENDAR.add_working_time(start, hours), _plain_add_working_time(start, hours)
+    assert (fast, fast.utcoffset(), fast.fold) == (plain, plain.utcoffset(), plain.fold)
+
+
+@given(st.one_of(STARTS, DST_STARTS), st.timedeltas(timedelta(0), timedelta(days=30)))
+def test_working_time_is_measured_exactly_as_a_plain_day_by_day_walk_measures_it(
+    start: datetime, length: timedelta
+) -> None:
+    end = (start.astimezone(UTC) + length).astimezone(start.tzinfo)
+    assert CALENDAR.working_hours_between(start, end) == _plain_working_hours_between(start, end)
