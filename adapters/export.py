@@ -31,7 +31,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.case import Case
 from domain.encounters import Encounter, EncounterCode
-from domain.ratings import Rating
+from domain.ratings import DeviceBallot, Rating
 from domain.registry import Officer, QrIdentity, Unit
 from domain.values import Contact
 
@@ -56,7 +56,9 @@ PARQUET_ROW_GROUP_SIZE = 50_000
 PARQUET_COMPRESSION = "zstd"
 PYARROW_MISSING = "parquet export needs pyarrow: pip install 'pingjing[analytics]'"
 
-AGGREGATES: tuple[type[Aggregate], ...] = (Unit, Officer, QrIdentity, Encounter, EncounterCode, Rating, Case)
+AGGREGATES: tuple[type[Aggregate], ...] = (
+    Unit, Officer, QrIdentity, Encounter, EncounterCode, Rating, DeviceBallot, Case,
+)
 _NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "meta", "originator_topic"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,6 +15,14 @@ from domain import commands as c
 from domain.application import Executed, PingjingApp
 from domain.errors import NotFoundError
 from tests.conftest import CITIZEN, County
+
+T = TypeVar("T")
+
+
+def run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a scenario on an event loop of its own thread (the session's browser keeps one running in this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result()
 
 
 def rating(key: str = "100102", verdict: str = "satisfied") -> c.SubmitRating:
@@ -57,7 +67,7 @@ def test_requests_arriving_while_a_transaction_commits_share_the_next_one(
         return await asyncio.gather(first, *rest, return_exceptions=True)
 
     before = int(app.recorder.max_notification_id() or 0)
-    receipts = asyncio.run(scenario())
+    receipts = run(scenario)
     assert committer.batches == 2
     assert committer.commands == 21
     assert len({r.aggregate_id for r in receipts}) == 21  # type: ignore[attr-defined]
@@ -80,7 +90,7 @@ def test_a_bad_command_in_a_batch_gets_its_own_error_and_sinks_no_other(
         gate.release.set()
         return await asyncio.gather(first, *batch, return_exceptions=True)
 
-    outcomes = asyncio.run(scenario())
+    outcomes = run(scenario)
     assert isinstance(outcomes[2], NotFoundError)
     assert [type(o).__name__ for i, o in enumerate(outcomes) if i != 2] == ["Receipt"] * 3
     assert committer.batches == 2
@@ -92,8 +102,8 @@ def test_stopping_writes_what_was_handed_in_and_refuses_more(county: County) -> 
     async def scenario() -> object:
         return await committer.submit(rating(), CITIZEN)
 
-    receipt = asyncio.run(scenario())
+    receipt = run(scenario)
     committer.stop()
     assert receipt.command == "submit_rating"  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match="stopped"):
-        asyncio.run(scenario())
+        run(scenario)
