@@ -13,7 +13,7 @@ lines still apply, or, with ``atomic``, nothing does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
@@ -152,9 +152,20 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
 
 
 def run_import(
-    app: PingjingApp, lines: Iterable[str], *, run_id: str, atomic: bool = False, dry_run: bool = False
+    app: PingjingApp,
+    lines: Iterable[str],
+    *,
+    run_id: str,
+    atomic: bool = False,
+    dry_run: bool = False,
+    committed: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Apply the lines through the application; see the module docstring for the rules."""
+    """Apply the lines through the application; see the module docstring for the rules.
+
+    ``committed(first, last)`` is called after each batch of lines is durably written (not for a
+    dry run, nor for an atomic import that wrote nothing): from then on those lines' accepted
+    commands are in the log whatever happens to this process.
+    """
     report = ImportReport(written=not dry_run)
     pending: list[tuple[int, Command, Context]] = []
     parse_failed = False
@@ -168,6 +179,9 @@ def run_import(
                 report.lines.append(LineResult(number, cmd.name, error=str(outcome)))
             else:
                 report.lines.append(LineResult(number, cmd.name, receipt=outcome))
+        failed = any(isinstance(outcome, PingjingError) for outcome in outcomes)
+        if committed is not None and not dry_run and not (atomic and failed):
+            committed(pending[0][0], pending[-1][0])
         pending.clear()
 
     for number, text in _numbered(lines):

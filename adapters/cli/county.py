@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
     imp.add_argument("--schema", action="store_true", help="print the JSON Schema of a line and exit")
     imp.add_argument("--dry-run", action="store_true", help="check every line, write nothing")
     imp.add_argument("--atomic", action="store_true", help="write all lines or none")
+    imp.add_argument("--progress", action="store_true",
+                     help="print 'committed lines A-B' to stderr as each batch is durably written")
     imp.set_defaults(handler=cmd_import)
 
     county = sub.add_parser("county", help="the county's current state")
@@ -95,8 +97,13 @@ def cmd_import(rt: Runtime, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise UsageError(f"no such file: {args.file}")
     run_id = f"imp-{uuid.uuid4().hex[:8]}"
+
+    def committed(first: int, last: int) -> None:
+        print(f"committed lines {first}-{last} (run {run_id})", file=sys.stderr, flush=True)
+
     with args.file.open(encoding="utf-8-sig") as lines:
-        report = importer.run_import(rt.app, lines, run_id=run_id, atomic=args.atomic, dry_run=args.dry_run)
+        report = importer.run_import(rt.app, lines, run_id=run_id, atomic=args.atomic, dry_run=args.dry_run,
+                                     committed=committed if args.progress else None)
     for line in report.refused:
         print(f"{args.file}:{line.number}: {line.command or 'line'} refused: {line.error}", file=sys.stderr)
     verb = ("written" if report.applied else "nothing written") if report.written else "not written"

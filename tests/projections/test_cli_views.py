@@ -33,29 +33,20 @@ from domain.application import PingjingApp
 from domain.audit import audit_score
 from domain.ids import officer_id
 from domain.rates import FIVE_RATES, ON_TIME, parse_period
-from projections import ALL
 from projections.analyst import rebuild_in_memory
 from projections.board import ts
 from projections.store import ViewStore
 from tests.adapters.support import copy_store, event_count, run_cli
 from tests.conftest import SYSTEM
 from tests.fakes import FakeClock
+from tests.viewdump import dump
 
 NOVEMBER = parse_period("2021-11")
 AS_OF = "2021-11-15T00:00+08:00"
 RATE_NAMES = [*FIVE_RATES, *ON_TIME]
 CAO_LINE = re.compile(r"Cao case \(曹某案\): (PJ-\d{8}-[0-9A-Z]{6})")
 
-Tables = dict[str, list[tuple[Any, ...]]]
 
-
-def dump(views: ViewStore) -> Tables:
-    """Every projection table as a sorted list of row tuples."""
-    return {
-        table: sorted(views.query(f"SELECT * FROM {table}"), key=repr)  # noqa: S608 - module constants
-        for projection in ALL
-        for table in projection.tables
-    }
 
 
 @dataclass(frozen=True)

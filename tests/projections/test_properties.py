@@ -30,20 +30,12 @@ from projections.runner import Runner
 from projections.store import ViewStore
 from tests.conftest import ADMIN, CITIZEN, START, SUPERVISOR, SYSTEM, County, make_app
 from tests.fakes import FakeClock
+from tests.viewdump import Tables, dump
 
-Tables = dict[str, list[tuple[Any, ...]]]
 Step = tuple[Any, ...]
 
 EXAMPLES = settings(max_examples=25)
 
-
-def dump(views: ViewStore) -> Tables:
-    """Every projection table as a sorted list of row tuples."""
-    return {
-        table: sorted(views.query(f"SELECT * FROM {table}"), key=repr)  # noqa: S608 - module constants
-        for projection in ALL
-        for table in projection.tables
-    }
 
 
 # -- histories ----------------------------------------------------------------------------------

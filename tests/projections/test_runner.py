@@ -27,17 +27,7 @@ from projections.runner import Runner
 from projections.store import ViewStore
 from tests.conftest import ADMIN, SUPERVISOR, SYSTEM, County, make_app
 from tests.fakes import FakeClock
-
-Tables = dict[str, list[tuple[Any, ...]]]
-
-
-def dump(views: ViewStore) -> Tables:
-    """Every projection table as a sorted list of row tuples."""
-    return {
-        table: sorted(views.query(f"SELECT * FROM {table}"), key=repr)  # noqa: S608 - module constants
-        for projection in ALL
-        for table in projection.tables
-    }
+from tests.viewdump import dump
 
 
 def positions(runner: Runner) -> dict[str, int]:
