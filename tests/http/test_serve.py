@@ -63,9 +63,9 @@ def read_until(stream: IO[str], pattern: re.Pattern[str], seconds: float, printe
     pytest.fail(f"no line matching {pattern.pattern} in {seconds} s; printed: {''.join(printed)}")
 
 
-def serve(database: Path, *extra: str, seconds: float = START_SECONDS) -> Served:
-    """Start ``pingjing serve`` on a free loopback port; return once it printed its address."""
-    env = {**os.environ, "PINGJING_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"}
+def serve(database: Path, *extra: str, seconds: float = START_SECONDS, env: dict[str, str] | None = None) -> Served:
+    """Start ``pingjing serve`` on a free loopback port (``env``: more settings); return once it printed its address."""
+    env = {**os.environ, "PINGJING_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **(env or {})}
     log = database.with_name(database.name + ".serve.log")
     with log.open("w") as stderr:  # a file, not a pipe nobody reads while the process runs
         process = subprocess.Popen(  # noqa: S603 - our own command line
