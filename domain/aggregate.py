@@ -13,7 +13,7 @@ from typing import Any, Self
 from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.utils import get_topic
 
-from domain.errors import ValidationError
+from domain.errors import OutOfOrderError
 
 
 def _occurred_at(kwargs: dict[str, Any]) -> None:
@@ -35,7 +35,7 @@ class DomainAggregate(Aggregate):
         _occurred_at(kwargs)
         moment = kwargs.get("timestamp")
         if moment is not None and moment < self.modified_on:
-            raise ValidationError(
+            raise OutOfOrderError(
                 f"{self.label}: {moment.isoformat()} is before its latest event ({self.modified_on.isoformat()})"
             )
         super().trigger_event(event_class, **kwargs)

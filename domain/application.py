@@ -24,7 +24,7 @@ from domain import transcodings
 from domain.case import Case
 from domain.clock import Clock, IdSource, RandomIdSource, SystemClock
 from domain.directory import Directory
-from domain.errors import ConflictError, NotFoundError, PingjingError, ValidationError
+from domain.errors import ConflictError, NotFoundError, OutOfOrderError, PingjingError, ValidationError
 from domain.ids import case_id, check_case_ref, officer_id, unit_id
 from domain.permissions import check_role
 from domain.ratings import RATING_WINDOW
@@ -161,8 +161,17 @@ class PingjingApp(Application[UUID]):
             try:
                 meta = self._meta(context)
                 check_role(command, context.actor)
-                work = Work(uow, meta, context.actor, self.ids, check_refs=check_refs, rating_window=self.rating_window)
-                receipt = HANDLERS[type(command)](work, command)
+                try:
+                    receipt = self._handle(uow, command, context, meta, check_refs=check_refs)
+                except OutOfOrderError:
+                    if context.at is not None:  # a back-dated record must fit the history as it is
+                        raise
+                    # Another writer added to an aggregate of this command after it read the clock:
+                    # decide it once more, now, against what that writer wrote.
+                    uow.rollback()
+                    uow.begin()
+                    meta = self._meta(context)
+                    receipt = self._retry_in_order(uow, command, context, meta, check_refs=check_refs)
             except PingjingError as error:
                 touched.append(uow.rollback())
                 runs.append((error, meta, perf_counter() - started))
@@ -212,6 +221,21 @@ class PingjingApp(Application[UUID]):
             else:
                 results.append(self._run([item])[0])
         return results
+
+    def _handle(
+        self, uow: UnitOfWork, command: c.Command, context: Context, meta: Meta, *, check_refs: bool
+    ) -> Receipt:
+        work = Work(uow, meta, context.actor, self.ids, check_refs=check_refs, rating_window=self.rating_window)
+        receipt: Receipt = HANDLERS[type(command)](work, command)
+        return receipt
+
+    def _retry_in_order(
+        self, uow: UnitOfWork, command: c.Command, context: Context, meta: Meta, *, check_refs: bool
+    ) -> Receipt:
+        try:
+            return self._handle(uow, command, context, meta, check_refs=check_refs)
+        except OutOfOrderError as error:  # the other writer's clock is ahead of ours
+            raise ConflictError(f"{error}: changed by someone else at the same time; reload and retry") from None
 
     def _stored_version(self, aggregate_id: UUID) -> int:
         latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)

@@ -4,6 +4,7 @@
 
     PingjingError
      ├── ValidationError            bad input: a field out of range, a time without a zone
+     │    └── OutOfOrderError       an event dated before the latest event of its aggregate
      ├── NotFoundError              an unknown unit, officer, encounter, code or case
      ├── AlreadyExistsError         a unit code, badge or encounter that is taken
      ├── PermissionDeniedError      the actor's role or unit may not make this move
@@ -28,6 +29,10 @@ class PingjingError(Exception):
 
 class ValidationError(PingjingError):
     """The input is malformed or out of range."""
+
+
+class OutOfOrderError(ValidationError):
+    """An event dated before the latest event of the aggregate it would join: history only moves forward."""
 
 
 class NotFoundError(PingjingError):

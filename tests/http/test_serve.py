@@ -63,15 +63,28 @@ def read_until(stream: IO[str], pattern: re.Pattern[str], seconds: float, printe
     pytest.fail(f"no line matching {pattern.pattern} in {seconds} s; printed: {''.join(printed)}")
 
 
-def serve(database: Path, *extra: str, seconds: float = START_SECONDS, env: dict[str, str] | None = None) -> Served:
-    """Start ``pingjing serve`` on a free loopback port (``env``: more settings); return once it printed its address."""
+def serve(
+    database: Path | str,
+    *extra: str,
+    seconds: float = START_SECONDS,
+    env: dict[str, str] | None = None,
+    workdir: Path | None = None,
+) -> Served:
+    """Start ``pingjing serve`` on a free loopback port; return once it printed its address.
+
+    ``database`` is a SQLite file (the process runs beside it) or a URL with ``workdir`` to run in;
+    ``env``: more settings.
+    """
     env = {**os.environ, "PINGJING_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **(env or {})}
-    log = database.with_name(database.name + ".serve.log")
+    if isinstance(database, Path):
+        workdir = workdir or database.parent
+    assert workdir is not None, "a database URL needs a workdir"
+    log = workdir / f"serve-{time.monotonic_ns()}.log"
     with log.open("w") as stderr:  # a file, not a pipe nobody reads while the process runs
         process = subprocess.Popen(  # noqa: S603 - our own command line
             [sys.executable, "-m", "adapters.cli", "--database", str(database), "serve", "--host", "127.0.0.1",
              "--port", "0", *extra],
-            cwd=database.parent, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=stderr,
+            cwd=workdir, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=stderr,
             text=True,
         )
     printed: list[str] = []
