@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -86,6 +87,31 @@ def _postgres(url: str) -> Store:
         ensure_schema(env, schema)
     where = f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{dbname}"
     return Store("postgres", f"PostgreSQL {where}" + (f" schema {schema}" if schema else ""), env, schema=schema)
+
+
+def store_trouble(error: BaseException, path: Path | None = None) -> str:
+    """What an error of the store means for the people waiting on it, in one clause: a full disk,
+    a read-only store, or a store that cannot be reached (the driver's words say which; for a
+    SQLite file ``path``, a file system mounted read-only says it too, since SQLite then reports
+    only that it cannot open the file)."""
+    text = str(error).lower()
+    if "disk is full" in text or "no space left" in text or "could not extend file" in text:
+        return "the event store's disk is full"
+    if "readonly" in text or "read-only" in text or "read only" in text or _read_only(path):
+        return "the event store is read-only"
+    return "the event store cannot be reached"
+
+
+def _read_only(path: Path | None) -> bool:
+    """Whether the SQLite file ``path``, or its directory (which takes the -wal and -shm files), cannot be written."""
+    if path is None:
+        return False
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return True
+        return not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+    except OSError:
+        return False
 
 
 def connect_postgres(env: dict[str, str]) -> psycopg.Connection[tuple[object, ...]]:

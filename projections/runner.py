@@ -12,6 +12,8 @@ LISTEN/NOTIFY, which the event store sends on every insert.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,8 +21,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+import structlog
 from eventsourcing.domain import OriginatorVersionError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg import sql
@@ -39,6 +42,12 @@ PAGE = 50_000
 #: Rows fetched per query.
 READ = 2000
 POLL_SECONDS = 0.5
+#: How long a follower waits before trying an unreachable store again, after each failure in a row.
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+#: What an unreachable, full or read-only store raises.
+STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
+
+log = structlog.get_logger("pingjing.projections")
 
 Progress = Callable[[int, int], None]
 #: A stored event as the query gives it: position, originator id, version, topic, state.
@@ -275,18 +284,42 @@ class Runner:
     def run_forever(
         self, stop: threading.Event, *, poll: float = POLL_SECONDS, on_batch: Progress | None = None
     ) -> None:
-        """Catch up, then follow the log until ``stop`` is set."""
-        waiter = _NotifyWaiter(self.app) if self.views.dialect == "postgres" and _is_postgres(self.app) else None
+        """Catch up, then follow the log until ``stop`` is set.
+
+        The store going away (PostgreSQL restarted, a disk full) does not end the follower: it
+        waits a little longer each time (up to :data:`RETRY_SECONDS`' last) and tries again; a
+        failed page left nothing behind (:meth:`_apply_page`), so it resumes from the stored
+        positions. On PostgreSQL the LISTEN connection is opened again after such a failure.
+        """
+        waiter: _NotifyWaiter | None = None
+        failures = 0
         try:
             while not stop.is_set():
-                if self.catch_up(stop=stop, progress=on_batch) == 0:
+                try:
+                    if waiter is None and self._listens():
+                        waiter = _NotifyWaiter(self.app)
+                    if self.catch_up(stop=stop, progress=on_batch) == 0:
+                        if waiter is not None:
+                            waiter.wait(poll)
+                        else:
+                            stop.wait(poll)
+                    failures = 0
+                except STORE_ERRORS as error:
+                    delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                    failures += 1
+                    log.warning("projections_store_unreachable", error=type(error).__name__, detail=str(error)[:200],
+                                retry_in=delay, failures=failures)
                     if waiter is not None:
-                        waiter.wait(poll)
-                    else:
-                        stop.wait(poll)
+                        waiter.close()
+                        waiter = None
+                    stop.wait(delay)
         finally:
             if waiter is not None:
                 waiter.close()
+
+    def _listens(self) -> bool:
+        """Whether new events are announced by NOTIFY (the views and the events both on PostgreSQL)."""
+        return self.views.dialect == "postgres" and _is_postgres(self.app)
 
 
 Fetch = Callable[[int, int, int], Sequence[Row]]
@@ -370,5 +403,6 @@ class _NotifyWaiter:
             break
 
     def close(self) -> None:
-        """Stop listening."""
-        self.conn.close()
+        """Stop listening (a connection already broken is simply dropped)."""
+        with contextlib.suppress(psycopg.Error):
+            self.conn.close()

@@ -6,17 +6,20 @@ Exit status: 0 success, 1 a domain error (the message goes to stderr), 2 a usage
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import PersistenceError
 
 from adapters.bootstrap import Runtime, bootstrap
 from adapters.cli import cases, county, events, notifications, qr, reports, scheduling, serve, tokens, views
 from adapters.cli.common import EXIT_DOMAIN, EXIT_USAGE, UsageError
 from adapters.settings import Settings
-from adapters.store import StoreConfigError
+from adapters.store import StoreConfigError, resolve, store_trouble
 from domain.errors import PingjingError
 
 
@@ -45,13 +48,24 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: Callable[[Settin
     except PingjingError as error:
         print(f"pingjing: {error}", file=sys.stderr)
         return EXIT_DOMAIN
-    except PersistenceError as error:
-        what = "store error" if rt is not None else "the store cannot be opened"
+    except (PersistenceError, sqlite3.Error, psycopg.Error) as error:  # the drivers' own, unwrapped, too
+        if rt is not None:
+            what = f"{store_trouble(error, rt.store.path)}; nothing more was written"
+        else:
+            what = f"the store cannot be opened: {store_trouble(error, _sqlite_path(overrides))}"
         print(f"pingjing: {what}: {error}", file=sys.stderr)
         return EXIT_DOMAIN
     finally:
         if rt is not None:
             rt.close()
+
+
+def _sqlite_path(overrides: dict[str, Any]) -> Path | None:
+    """The SQLite file the settings name, if they name one (to tell why it could not be opened)."""
+    try:
+        return resolve(Settings(**overrides).database).path
+    except (StoreConfigError, PersistenceError, OSError):
+        return None
 
 
 if __name__ == "__main__":

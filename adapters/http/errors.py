@@ -12,7 +12,7 @@ ConflictError               409     ``conflict``
 IllegalMoveError            409     ``illegal_move``
 RuleViolationError          409     ``rule_violation``
 ValidationError, bad body   422     ``validation_error``
-the store unreachable       503     ``unavailable``
+the store down, full, r/o   503     ``unavailable``
 ==========================  ======  =====================
 
 A refused move conflicts with the state of what it would change (409); input that can never
@@ -21,9 +21,11 @@ be right is 422 and names the field. Nothing here ever sends a traceback.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import structlog
 from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Request
@@ -33,6 +35,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.store import store_trouble
 from domain.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -45,6 +48,8 @@ from domain.errors import (
 )
 
 log = structlog.get_logger("pingjing.http")
+#: What a 503 asks a client to wait before trying again.
+RETRY_AFTER_SECONDS = 5
 
 #: Status and ``error`` kind of each domain error (the most specific class first).
 DOMAIN_ERRORS: tuple[tuple[type[PingjingError], int, str], ...] = (
@@ -161,11 +166,15 @@ def install(app: FastAPI) -> None:
         kind = _HTTP_KINDS.get(exc.status_code, "http_error")
         return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(PersistenceError)
-    async def unavailable(request: Request, exc: PersistenceError) -> JSONResponse:
-        log.error("http_store_unavailable", error=type(exc).__name__, reason=str(exc))
-        body = error_body("unavailable", "the event store cannot be reached; try again")
-        return JSONResponse(body, status_code=503)
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        trouble = store_trouble(exc, request.app.state.services.rt.store.path)
+        log.error("http_store_unavailable", error=type(exc).__name__, reason=str(exc)[:300], trouble=trouble)
+        body = error_body("unavailable", f"{trouble}; nothing was written; try again later")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    # The event store's errors, and the views' (read straight through the drivers).
+    for error_class in (PersistenceError, sqlite3.Error, psycopg.Error):
+        app.add_exception_handler(error_class, unavailable)
 
 
 def _invalid(errors: Sequence[Any]) -> JSONResponse:

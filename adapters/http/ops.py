@@ -10,12 +10,9 @@ whether this process leads the scheduler.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-import psycopg
-from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
@@ -33,9 +30,9 @@ from adapters.http.services import Services, services
 from domain.application import Executed
 from domain.errors import PingjingError
 from projections import ledger
+from projections.runner import STORE_ERRORS
 
 #: What a store or views outage raises (the library wraps most, not all, driver errors).
-STORE_ERRORS = (PersistenceError, sqlite3.Error, psycopg.Error, OSError)
 _LEDGER_COUNTS = (
     f"SELECT COALESCE(SUM(CASE WHEN status = '{ledger.RUNNING}' THEN 1 ELSE 0 END), 0), "  # noqa: S608 - module constants
     "COALESCE(SUM(CASE WHEN warned_at IS NOT NULL THEN 1 ELSE 0 END), 0), "

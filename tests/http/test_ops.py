@@ -83,7 +83,8 @@ def test_a_request_while_the_store_is_away_is_503_not_500(world: World, monkeypa
     monkeypatch.setattr(world.rt.app, "get_api_token", away)
     failed = world.get("supervisor", "/api/v1/me")
     assert failed.status_code == 503
-    assert failed.json() == {"error": "unavailable", "message": "the event store cannot be reached; try again"}
+    assert failed.json() == {"error": "unavailable",
+                             "message": "the event store cannot be reached; nothing was written; try again later"}
 
 
 def test_metrics_count_requests_events_lag_deadlines_and_breaches(world: World) -> None:
