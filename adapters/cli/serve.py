@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from typing import Any
 
+import structlog
 import uvicorn
 
 from adapters.bootstrap import Runtime
@@ -38,6 +40,12 @@ from scheduler.service import SchedulerService
 GRACE_SECONDS = 10
 #: How long the projection thread may take to finish its page after the stop.
 RUNNER_JOIN_SECONDS = 30
+#: At most this many HTTP worker processes.
+MAX_WORKERS = 64
+#: How often the parent of ``--workers N`` looks for a worker that died.
+WATCH_SECONDS = 0.5
+
+log = structlog.get_logger("pingjing.serve")
 
 
 def register(sub: Any) -> None:
@@ -49,6 +57,10 @@ def register(sub: Any) -> None:
     serve.add_argument("--no-projections", action="store_true", help="leave following the log to another process")
     serve.add_argument("--no-demo", action="store_true", help="do not load the demo county into an empty store")
     serve.add_argument("--seed", type=int, default=2021, help="the demo's random seed")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="HTTP processes sharing the port (default 1); this one then runs the projections "
+                            "and the scheduler and watches over them")
+    serve.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a worker's inherited socket
     serve.set_defaults(handler=cmd_serve)
 
 
@@ -68,22 +80,15 @@ def listen(host: str, port: int) -> socket.socket:
 
 def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port} is not a port number")
+    _check(args)
+    if args.listen_fd is not None:
+        return _worker(rt, args)
     sock = listen(args.host, args.port)
-    print(f"store: {rt.store.description}", flush=True)
-    if not args.no_demo and not rt.app.recorder.max_notification_id():
-        print("empty store: loading the demo county", flush=True)
-        county.cmd_demo(rt, argparse.Namespace(seed=args.seed, until=None))
-        # The demo's month of history is not news: nobody is notified of it, only of what follows.
-        Outbox.from_runtime(rt).start_at_head()
-    views = ViewStore.beside(rt.app)
-    Runner(rt.app, views, ALL, policy=rt.policy).catch_up()
+    views = _prepared(rt, args)
     scheduler = None
     if not args.no_scheduler:
         keeper = DeadlineKeeper(rt.app, views, Runner(rt.app, views, ALL, policy=rt.policy), rt.app.clock)
         scheduler = SchedulerService(keeper, leadership_for(rt), jobs=leader_jobs(rt))
-    app = create_app(rt, views=views, scheduler=scheduler)
     stop = threading.Event()
     # uvicorn puts these back after its own handlers and re-raises the signal it caught: it lands here.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -93,15 +98,15 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
         runner = Runner(rt.app, views, ALL, policy=rt.policy)
         follower = threading.Thread(target=runner.run_forever, args=(stop,), name="pingjing-projections", daemon=True)
     _announce(sock, args, scheduler is not None, _example_scan(rt))
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=GRACE_SECONDS)
-    )
     if scheduler is not None:
         scheduler.start()
     if follower is not None:
         follower.start()
     try:
-        server.run(sockets=[sock])
+        if args.workers == 1:
+            _http(create_app(rt, views=views, scheduler=scheduler), sock)
+        else:
+            Workers(args, sock).run(stop)
     finally:
         stop.set()
         if scheduler is not None:
@@ -111,6 +116,91 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
         sock.close()
     print("pingjing serve: stopped", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuse a port or a number of workers that cannot be."""
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise UsageError(f"--workers {args.workers}: between 1 and {MAX_WORKERS}")
+
+
+def _prepared(rt: Runtime, args: argparse.Namespace) -> ViewStore:
+    """The store with the demo county when it was empty (unless ``--no-demo``), and its views caught up."""
+    print(f"store: {rt.store.description}", flush=True)
+    if not args.no_demo and not rt.app.recorder.max_notification_id():
+        print("empty store: loading the demo county", flush=True)
+        county.cmd_demo(rt, argparse.Namespace(seed=args.seed, until=None))
+        # The demo's month of history is not news: nobody is notified of it, only of what follows.
+        Outbox.from_runtime(rt).start_at_head()
+    views = ViewStore.beside(rt.app)
+    Runner(rt.app, views, ALL, policy=rt.policy).catch_up()
+    return views
+
+
+def _http(app: Any, sock: socket.socket) -> None:
+    """Serve HTTP on ``sock`` until a signal; requests in flight are answered first."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=GRACE_SECONDS)
+    )
+    server.run(sockets=[sock])
+
+
+def _worker(rt: Runtime, args: argparse.Namespace) -> int:
+    """One HTTP process of ``--workers N`` on the socket its parent bound (the parent runs the rest)."""
+    sock = socket.socket(fileno=args.listen_fd)
+    try:
+        _http(create_app(rt), sock)
+    finally:
+        sock.close()
+    return EXIT_OK
+
+
+class Workers:
+    """``--workers N``: N HTTP processes on one listening socket, started again if one dies.
+
+    The socket is bound once, here, and handed down (the kernel spreads the connections
+    among the processes that accept on it); each worker is ``pingjing serve`` again with
+    the socket's descriptor, its own application, group committer and views reader, and
+    no projections or scheduler of its own (this process runs them). A stop signal goes on
+    to every worker, which answers what it has in flight before it exits.
+    """
+
+    def __init__(self, args: argparse.Namespace, sock: socket.socket) -> None:
+        self.args = args
+        self.sock = sock
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def command(self) -> list[str]:
+        """How a worker is started: this command line, as a worker of this socket."""
+        database = ["--database", self.args.database] if self.args.database else []
+        return [sys.executable, "-m", "adapters.cli", *database, "serve", "--listen-fd", str(self.sock.fileno()),
+                "--no-demo", "--no-projections", "--no-scheduler"]
+
+    def start_one(self) -> subprocess.Popen[bytes]:
+        """A new worker process."""
+        return subprocess.Popen(self.command(), pass_fds=(self.sock.fileno(),))  # noqa: S603 - our own command line
+
+    def run(self, stop: threading.Event) -> None:
+        """Start the workers, restart any that dies, and stop them all when ``stop`` is set."""
+        self.processes = [self.start_one() for _ in range(self.args.workers)]
+        try:
+            while not stop.wait(WATCH_SECONDS):
+                for i, process in enumerate(self.processes):
+                    if process.poll() is not None:
+                        log.warning("serve_worker_died", pid=process.pid, status=process.returncode)
+                        self.processes[i] = self.start_one()
+        finally:
+            for process in self.processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in self.processes:
+                try:
+                    process.wait(GRACE_SECONDS + 5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def _example_scan(rt: Runtime) -> tuple[str, str] | None:
@@ -136,9 +226,11 @@ def _announce(sock: socket.socket, args: argparse.Namespace, scheduling: bool,
         f"  health              {base}/healthz",
         f"  metrics             {base}/metrics",
         f"  staff API           {base}/api/v1/  (e.g. {base}/api/v1/cases)",
+        f"  supervision console {base}/console/  (sign in with a token)",
         "  a token:            pingjing token create --role supervisor --principal YOUR-ID",
         f"  projections         {'following the log' if not args.no_projections else 'off (--no-projections)'}",
         f"  scheduler           {duties}",
+        f"  HTTP processes      {args.workers}",
         "Ctrl-C stops",
     ]
     print("\n".join(lines), flush=True)

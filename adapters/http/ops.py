@@ -10,6 +10,7 @@ whether this process leads the scheduler.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -146,6 +147,7 @@ def healthz(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
         "store": store,
         "projections": projections,
         "scheduler_leader": leader,
+        "process": os.getpid(),  # which of several serving processes answered
     }
     return JSONResponse(body, status_code=503 if problems else 200, headers={"Cache-Control": "no-store"})
 

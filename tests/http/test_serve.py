@@ -204,3 +204,15 @@ def test_serve_loads_the_demo_county_into_an_empty_store(tmp_path: Path) -> None
         assert not app.recorder.select_notifications(start=1, limit=1, topics=event_topics(Notification))
     finally:
         app.close()
+
+
+@pytest.mark.parametrize("workers", ["0", "65"])
+def test_serve_refuses_a_number_of_workers_it_cannot_run(county_store: Path, workers: str) -> None:
+    refused = subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "adapters.cli", "--database", str(county_store), "serve", "--workers", workers,
+         "--no-demo"],
+        cwd=county_store.parent, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+    assert refused.returncode == 2
+    assert f"--workers {workers}: between 1 and 64" in refused.stderr
