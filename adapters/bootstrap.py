@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters import logging as pj_logging
+from adapters.privacy.vault import vault_for
 from adapters.settings import Settings
 from adapters.store import Store, StoreConfigError, resolve
 from domain.application import Observer, PingjingApp
@@ -45,6 +46,8 @@ def bootstrap(
     store = resolve(settings.database)
     app = PingjingApp(
         env=store.env,
+        # Contacts sealed with keys in the store's own database, wrapped by the configured master keys.
+        personal=vault_for(store.env, settings),
         clock=clock,
         ids=ids,
         observers=[pj_logging.log_executed] if observers is None else observers,

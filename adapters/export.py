@@ -3,6 +3,9 @@
 Rows go out as JSON lines, CSV or Parquet, in log order. Personal data never leaves in
 clear (DESIGN §7): a contact keeps only its citizen reference, and any field that holds
 a phone, a citizen's name, a device hash or an API token's hash is redacted wherever it sits in an event.
+A contact whose citizen's data were erased is exported as ``{"citizen_ref", "phone": null,
+"name": null, "erased": true}``; the erasure itself (``Case.ContactErased``) names only the
+citizen reference and the reason.
 Free texts (complaints, comments, summaries, notes) are exported as they are.
 
 Arguments are checked before anything is written; a file is written under a temporary
@@ -33,6 +36,7 @@ from domain.case import Case
 from domain.encounters import Encounter, EncounterCode
 from domain.ratings import DeviceBallot, Rating
 from domain.registry import Officer, QrIdentity, Unit
+from domain.seals import LogSeal
 from domain.values import Contact
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -58,6 +62,7 @@ PYARROW_MISSING = "parquet export needs pyarrow: pip install 'pingjing[analytics
 
 AGGREGATES: tuple[type[Aggregate], ...] = (
     Unit, Officer, QrIdentity, Encounter, EncounterCode, Rating, DeviceBallot, Case,
+    LogSeal,
 )
 _NOT_DATA = frozenset({"originator_id", "originator_version", "timestamp", "meta", "originator_topic"})
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -191,6 +196,8 @@ def _plain(value: Any) -> Any:
 
 
 def _contact(value: Contact) -> dict[str, Any]:
+    if value.phone is None:  # the citizen's data were erased: nothing to redact, and it says so
+        return {"citizen_ref": value.citizen_ref, "phone": None, "name": None, "erased": True}
     return {"citizen_ref": value.citizen_ref, "phone": REDACTED, "name": _redacted(value.name)}
 
 

@@ -47,3 +47,11 @@ class Settings(BaseSettings):
     track_attempts_per_hour: int = Field(default=5, ge=1)
     #: ``/healthz`` answers 503 while a projection is more than this many events behind the log.
     health_max_lag: int = Field(default=10_000, ge=0)
+    #: The master key that wraps each citizen's data key (``BASE64``, 32 random bytes); several separated by
+    #: commas while rotating: the first wraps, every one unwraps. Unset: ``data_key_file``.
+    data_key: SecretStr | None = None
+    #: The master keys when ``data_key`` is unset; created on first use with one random key (mode 0600).
+    #: Unset: ``data-key`` beside the SQLite file (``var/data-key`` for the default store), else ``var/data-key``.
+    data_key_file: Path | None = None
+    #: A closed case's contact is erased this many days after it closed (the retention job).
+    retention_days: int = Field(default=180, ge=1)

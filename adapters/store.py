@@ -4,6 +4,9 @@
 - ``sqlite:///PATH`` or a plain file path: that SQLite file
 - ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=NAME]``: PostgreSQL
 - ``memory``: in-process memory (tests, experiments; nothing is kept)
+
+SQLite and PostgreSQL stores use :mod:`adapters.persistence`: the library's recorders with a
+hash chain written beside the events (``pingjing audit verify``). A memory store has none.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from eventsourcing.persistence import OperationalError
 from psycopg import sql
 
 DEFAULT_SQLITE = Path("var") / "pingjing.sqlite3"
+#: eventsourcing's ``PERSISTENCE_MODULE`` of each store kind: the chained recorders, and plain memory.
+SQLITE_MODULE = "adapters.persistence.sqlite"
+POSTGRES_MODULE = "adapters.persistence.postgres"
+MEMORY_MODULE = "eventsourcing.popo"
 
 
 class StoreConfigError(ValueError):
@@ -39,7 +46,7 @@ def resolve(database: str | None) -> Store:
     """Turn the setting into a :class:`Store`; refuse what it cannot mean."""
     value = (database or "").strip()
     if value in {"memory", "memory:"}:
-        return Store("memory", "memory (nothing is kept)", {"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        return Store("memory", "memory (nothing is kept)", {"PERSISTENCE_MODULE": MEMORY_MODULE})
     if value.startswith(("postgresql://", "postgres://")):
         return _postgres(value)
     if value.startswith("sqlite:///"):
@@ -57,7 +64,7 @@ def _sqlite(path: Path) -> Store:
     path = path.expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": SQLITE_MODULE,
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
@@ -71,7 +78,7 @@ def _postgres(url: str) -> Store:
         raise StoreConfigError(f"PINGJING_DATABASE {url!r} names no database")
     schema = (parse_qs(parsed.query).get("schema") or [""])[0] or None
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": POSTGRES_MODULE,
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parsed.port or 5432),

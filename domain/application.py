@@ -18,6 +18,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoder
+from eventsourcing.utils import resolve_topic
 
 from domain import commands as c
 from domain import transcodings
@@ -27,6 +28,7 @@ from domain.directory import Directory
 from domain.errors import ConflictError, NotFoundError, OutOfOrderError, PingjingError, ValidationError
 from domain.ids import case_id, check_case_ref, officer_id, unit_id
 from domain.permissions import check_role
+from domain.personal import PersonalData
 from domain.ratings import RATING_WINDOW
 from domain.registry import Officer, Unit
 from domain.reports import Report, parse_report_name, report_id
@@ -34,7 +36,7 @@ from domain.tokens import ApiToken, api_token_id
 from domain.uow import UnitOfWork
 from domain.usecases import HANDLERS, Receipt, Work
 from domain.usecases.reports import MAX_EDITIONS
-from domain.values import Actor, Channel, Meta
+from domain.values import Actor, Channel, Contact, Meta
 
 #: A command may say it happened up to this long after the clock's now (clock skew).
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -67,10 +69,21 @@ Outcome = Receipt | PingjingError
 
 
 class PingjingApp(Application[UUID]):
-    """Event-sourced application with the use cases of DESIGN §4."""
+    """Event-sourced application with the use cases of DESIGN §4.
+
+    ``personal`` seals and opens citizens' contacts (:mod:`domain.personal`). Without one, the
+    application builds it from the topic ``PERSONAL_DATA_TOPIC`` of its environment, as the
+    library finds its persistence module: the default (``adapters.privacy.vault``) keeps the
+    keys in the event store's own database, so every process on that store, a rebuild's worker
+    included, opens the same contacts; on the memory store it is in-memory. Nothing of it is
+    imported before an application is built.
+    """
 
     name = "pingjing"
-    env = {"AGGREGATE_CACHE_MAXSIZE": "20000"}  # noqa: RUF012 - eventsourcing's class-level settings
+    env = {  # noqa: RUF012 - eventsourcing's class-level settings
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
+        "PERSONAL_DATA_TOPIC": "adapters.privacy.vault:personal_data_for",
+    }
 
     def __init__(
         self,
@@ -80,8 +93,10 @@ class PingjingApp(Application[UUID]):
         ids: IdSource | None = None,
         observers: Sequence[Observer] = (),
         rating_window: timedelta = RATING_WINDOW,
+        personal: PersonalData | None = None,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        self._personal = personal
         #: One rating per device per officer or unit within this window (zero: no limit).
         self.rating_window = rating_window
         self.ids: IdSource = ids or RandomIdSource()
@@ -98,7 +113,22 @@ class PingjingApp(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """Add the domain's value objects to the library's transcodings."""
         super().register_transcodings(transcoder)
-        transcodings.register(transcoder)
+        transcodings.register(transcoder, self.personal)
+
+    def close(self) -> None:
+        """Release the store's connections, and the personal data's (a key table's connection)."""
+        super().close()
+        close = getattr(self._personal, "close", None)
+        if callable(close):
+            close()
+
+    @property
+    def personal(self) -> PersonalData:
+        """What seals and opens citizens' contacts (built from the environment's topic when not given)."""
+        if self._personal is None:
+            factory = resolve_topic(self.env.get("PERSONAL_DATA_TOPIC") or "adapters.privacy.vault:personal_data_for")
+            self._personal = cast(PersonalData, factory(self.env))
+        return self._personal
 
     # -- running commands -----------------------------------------------------------------
 
@@ -245,6 +275,15 @@ class PingjingApp(Application[UUID]):
         # Application.save() without its per-object protocol checks and snapshotting
         # (this application takes no snapshots): the hot path of every write.
         events = [event for aggregate in changed for event in aggregate.collect_events()]
+        # The keys of new citizens first, in one go and durably: no event is stored sealed with
+        # a key that is not (an orphan key left by a failed save is harmless).
+        citizens = [
+            contact.citizen_ref
+            for e in events
+            if type(contact := getattr(e, "contact", None)) is Contact and not contact.erased
+        ]
+        if citizens:
+            self.personal.prepare(citizens)
         self.events.put(events)
 
     @staticmethod
@@ -413,6 +452,16 @@ class PingjingApp(Application[UUID]):
 
     def record_personal_data_read(self, cmd: c.RecordPersonalDataRead, ctx: Context) -> Receipt:
         """Record a read of a case's contact by staff, before the contact is shown."""
+        return self.execute(cmd, ctx)
+
+    def erase_contact(self, cmd: c.EraseContact, ctx: Context) -> Receipt:
+        """Record that a case's contact was erased (``adapters.privacy`` deletes the citizen's key first)."""
+        return self.execute(cmd, ctx)
+
+    # -- use cases: the tamper-evident log -------------------------------------------------
+
+    def seal_log(self, cmd: c.SealLog, ctx: Context) -> Receipt:
+        """Record a seal of the log: the chain hash at a position, as the store's adapter read it."""
         return self.execute(cmd, ctx)
 
     # -- reading ----------------------------------------------------------------------------

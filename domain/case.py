@@ -14,8 +14,9 @@ from uuid import UUID
 from eventsourcing.domain import event
 
 from domain.aggregate import DomainAggregate
-from domain.errors import IllegalMoveError
+from domain.errors import IllegalMoveError, RuleViolationError
 from domain.ids import case_id
+from domain.personal import AlreadyErasedError
 from domain.values import (
     AccountabilityMeasure,
     CaseKind,
@@ -67,6 +68,8 @@ class Case(DomainAggregate):
         self.rating_id = rating_id
         self.summary = summary
         self.contact = contact
+        #: When the citizen's personal data were erased (the contact then has no phone or name).
+        self.contact_erased_at: datetime | None = None
         self.state = S.OPEN
         self.round = 1
         self.opened_at = meta.occurred_at
@@ -343,6 +346,26 @@ class Case(DomainAggregate):
         meta: Meta,
     ) -> None:
         self.commendations.append(CommendationKind(kind))
+
+    # -- personal data ---------------------------------------------------------------------
+
+    def erase_contact(self, reason: str, meta: Meta) -> None:
+        """Record that the citizen's phone and name were erased, in any state (DESIGN §7).
+
+        The event names the citizen reference, not the data: the data were sealed with the
+        citizen's key, and deleting that key (``adapters.privacy``) is what erases them. The
+        case stays callable in the rates (it had a contact); only the data are gone.
+        """
+        if self.contact is None:
+            raise RuleViolationError(f"case {self.ref} has no citizen contact to erase")
+        if self.contact_erased_at is not None:
+            raise AlreadyErasedError(self.ref, self.contact_erased_at)
+        self._contact_erased(citizen_ref=self.contact.citizen_ref, reason=reason, meta=meta)
+
+    @event("ContactErased")
+    def _contact_erased(self, citizen_ref: str, reason: str, meta: Meta) -> None:
+        self.contact = Contact.erased_for(citizen_ref)
+        self.contact_erased_at = meta.occurred_at
 
     # -- SLA -------------------------------------------------------------------------------
 

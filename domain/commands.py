@@ -472,6 +472,30 @@ class RecordPersonalDataRead(Command):
     token_id: UuidText | None = None
 
 
+class EraseContact(CaseCommand):
+    """Record that a case's contact was erased (its citizen's key deleted); never personal data in ``reason``.
+
+    Not in :data:`ALL_COMMANDS`: an import line or an API body could record the erasure without
+    deleting the key. Only ``adapters.privacy`` runs it, right after deleting the key.
+    """
+
+    name: ClassVar[str] = "erase_contact"
+    reason: ShortText
+
+
+# -- the tamper-evident log (supervision office, scheduler) ------------------------------------------
+
+ChainHash = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class SealLog(Command):
+    """Record a seal of the log: its chain hash at a position, both read from the store by the adapter."""
+
+    name: ClassVar[str] = "seal_log"
+    position: Annotated[int, Field(ge=1, strict=True)]
+    chain_hash: ChainHash
+
+
 ALL_COMMANDS: tuple[type[Command], ...] = (
     RegisterUnit,
     AssignUnitHead,
@@ -508,6 +532,7 @@ ALL_COMMANDS: tuple[type[Command], ...] = (
     CreateApiToken,
     RevokeApiToken,
     RecordPersonalDataRead,
+    SealLog,
 )
 COMMANDS_BY_NAME: dict[str, type[Command]] = {c.name: c for c in ALL_COMMANDS}
 

@@ -50,6 +50,9 @@ ALLOWED_ROLES: dict[type[c.Command], frozenset[Role]] = {
     c.CreateApiToken: _ADMIN,
     c.RevokeApiToken: _ADMIN,
     c.RecordPersonalDataRead: frozenset({Role.SUPERVISOR, Role.UNIT_HEAD}),
+    # On a citizen's request (the office, an administrator) or by the retention job (the system).
+    c.EraseContact: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM}),
+    c.SealLog: frozenset({Role.SUPERVISOR, Role.SYSTEM}),
 }
 
 

@@ -5,6 +5,10 @@ values are restored in one walk, the values that recur from event to event (the 
 units and officers, a moment stored twice in one event) are shared rather than parsed
 again, and :class:`EventDecoder` builds domain events straight from database rows.
 Writing is untouched: the stored bytes are the library's JSON format.
+
+A citizen's contact is the one value written sealed: :class:`ContactAsDict` seals its phone
+and name with the citizen's own key (:mod:`domain.personal`) and opens them on every read,
+the fast decoder's included, so an erased key reads as an erased contact everywhere.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import resolve_topic
 
+from domain.personal import InMemoryPersonalData, PersonalData
 from domain.values import Channel, Contact, Meta, Role
 
 K = TypeVar("K", bound=Hashable)
@@ -152,29 +157,58 @@ class MetaAsDict(Transcoding):
 
 
 class ContactAsDict(Transcoding):
-    """:class:`Contact` as a small JSON object."""
+    """:class:`Contact` as a small JSON object, its phone and name sealed with the citizen's key.
+
+    Stored as ``{"citizen_ref": REF, "sealed": TEXT}``, where ``TEXT`` is what
+    :meth:`PersonalData.seal` made of ``{"phone": ..., "name": ...}``: the citizen reference
+    stays readable (it is a pseudonym, and it names the key), the data do not. Reading opens
+    the seal; a citizen whose key was erased reads as :meth:`Contact.erased_for`. Contacts
+    stored before sealing (``{"citizen_ref", "phone", "name"}`` in clear) still read as they
+    were: the log is never rewritten. An erased contact, should one be written, is stored as
+    ``{"citizen_ref": REF, "erased": true}``.
+    """
 
     type = Contact
     name = "contact"
     #: Its stored data are plain strings: nothing inside to restore.
     flat = True
 
+    def __init__(self, personal: PersonalData | None = None) -> None:
+        #: Seals and opens; by default an in-memory one (a transcoder of its own, a test).
+        self.personal: PersonalData = personal if personal is not None else InMemoryPersonalData()
+
     def encode(self, obj: Contact) -> dict[str, Any]:
-        """Store the contact fields."""
-        return {"citizen_ref": obj.citizen_ref, "phone": obj.phone, "name": obj.name}
+        """The citizen reference, and the phone and name sealed with the citizen's key."""
+        if obj.erased:
+            return {"citizen_ref": obj.citizen_ref, "erased": True}
+        plaintext = orjson.dumps({"phone": obj.phone, "name": obj.name})
+        return {"citizen_ref": obj.citizen_ref, "sealed": self.personal.seal(obj.citizen_ref, plaintext)}
 
     def decode(self, data: dict[str, Any]) -> Contact:
-        """Read them back."""
-        return Contact(citizen_ref=data["citizen_ref"], phone=data["phone"], name=data["name"])
+        """The contact, opened; erased when the citizen's key is gone."""
+        citizen_ref: str = data["citizen_ref"]
+        sealed = data.get("sealed")
+        if sealed is None:
+            if data.get("erased"):
+                return Contact.erased_for(citizen_ref)
+            return Contact(citizen_ref=citizen_ref, phone=data["phone"], name=data["name"])  # stored in clear
+        opened = self.personal.open(citizen_ref, sealed)
+        if opened is None:
+            return Contact.erased_for(citizen_ref)
+        fields = orjson.loads(opened)
+        return Contact(citizen_ref=citizen_ref, phone=fields["phone"], name=fields["name"])
 
 
-def register(transcoder: JSONTranscoder) -> None:
-    """Register the domain's transcodings (and faster readers of ids and moments in place of the library's)."""
+def register(transcoder: JSONTranscoder, personal: PersonalData | None = None) -> None:
+    """Register the domain's transcodings (and faster readers of ids and moments in place of the library's).
+
+    ``personal`` seals and opens contacts (:class:`ContactAsDict`).
+    """
     moments = CachedDatetimeAsISO()
     transcoder.register(FastUUIDAsHex())
     transcoder.register(moments)
     transcoder.register(MetaAsDict(moments))
-    transcoder.register(ContactAsDict())
+    transcoder.register(ContactAsDict(personal))
 
 
 class FastJSONTranscoder(JSONTranscoder):
@@ -245,7 +279,9 @@ class EventDecoder:
     resolves the topic and the id type on every call; this decoder takes the row's columns
     as they come from the database and does that work once per topic. Old versions of an
     event class are upcast as the mapper does (``upcast_vN_vN+1``). With a cipher or a
-    compressor configured, every row goes through the mapper itself.
+    compressor configured, every row goes through the mapper itself. A contact is opened by
+    the same :class:`ContactAsDict` as the mapper's (its transcoder is the mapper's), so a
+    citizen whose key was erased reads as erased here too.
 
     ``text_ids_are_uuids``: the rows give ids as text that the recorder would have turned
     into UUIDs (SQLite's default); otherwise text ids are read as the event class declares.

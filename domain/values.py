@@ -168,8 +168,25 @@ class Meta:
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """A citizen's contact for a callback; personal data, never logged."""
+    """A citizen's contact for a callback; personal data, never logged.
+
+    Stored sealed with the citizen's own key (:mod:`domain.personal`). Once that key is
+    erased, the contact still names its citizen reference (a pseudonym, not personal data)
+    but has neither phone nor name: ``phone is None`` says so, as :attr:`erased`. The case
+    keeps its contact (it *had* one: it stays callable for the rates), only the data is gone.
+    """
 
     citizen_ref: str
-    phone: str
+    #: None once the citizen's data were erased.
+    phone: str | None
     name: str | None = None
+
+    @classmethod
+    def erased_for(cls, citizen_ref: str) -> Contact:
+        """The contact of ``citizen_ref`` after its data were erased."""
+        return cls(citizen_ref, None, None)
+
+    @property
+    def erased(self) -> bool:
+        """True once the phone and name are gone for good."""
+        return self.phone is None

@@ -117,6 +117,8 @@ class CasesProjection(Projection):
         self.dirty: dict[int, CaseView] = {}
         self.dirty_steps: dict[tuple[str, str, int, int], StepRun] = {}
         self.new_lines: list[tuple[Any, ...]] = []
+        #: Cases whose contact was erased in this batch: their opening line is rewritten at the flush.
+        self.erased_contacts: set[str] = set()
         self.fresh = self.views.position(self.tracking_name) == 0
 
     # -- folding ----------------------------------------------------------------------------
@@ -142,6 +144,8 @@ class CasesProjection(Projection):
         self._steps(view, name, before, at)
         self._facts(view, name, event, at)
         self._timeline(view, name, event, position, at)
+        if name == "ContactErased":
+            self.erased_contacts.add(case.ref)
         self.dirty[key] = view
 
     def _view(self, event: Any) -> CaseView | None:
@@ -391,10 +395,12 @@ class CasesProjection(Projection):
         cur.executemany(AUDIT_UPSERT, audit_rows)
         cur.executemany(ledger.UPSERT, ledger_rows)
         cur.executemany(timeline.INSERT, lines)
+        timeline.erase_contacts(cur, self.erased_contacts)
         self.counts.write(cur, counts)
         self.dirty.clear()
         self.dirty_steps.clear()
         self.new_lines = []
+        self.erased_contacts.clear()
         self.fresh = False
 
 

@@ -2,10 +2,17 @@
 
 One row per case event: when, what, who, the state after it, and the SLA status at
 that moment (which steps were running, due when, and whether already overdue).
+
+The opening line shows the citizen's contact as a masked phone, or as erased (已删除) once
+the citizen's data were erased. A rebuild after the erasure reads the contact as erased from
+the log itself; a projection following the log rewrites the opening line when the case's
+``ContactErased`` event arrives (:func:`erase_contacts`), so both end with the same lines.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, is_dataclass
 from functools import lru_cache
 from typing import Any
@@ -13,7 +20,7 @@ from typing import Any
 from domain.ids import LOCAL_TZ
 from domain.values import Contact
 from projections.registry import Registry
-from projections.store import ViewStore
+from projections.store import Cursor, ViewStore
 
 TABLE = "pj_timeline"
 SCHEMA = (
@@ -43,7 +50,14 @@ EVENT_LABELS: dict[str, tuple[str, str]] = {
     "CommendationRecorded": ("表扬", "commendation"),
     "SlaWarned": ("临期预警", "SLA warning"),
     "SlaBreached": ("超期", "SLA breach"),
+    "ContactErased": ("个人信息已删除", "personal data erased"),
 }
+
+#: How a contact shows in ``details``: ``contact=138****8000``, or this once erased.
+CONTACT_KEY = "contact="
+ERASED = "已删除 (erased)"
+#: The contact part of a line's details (the contact comes before every free text).
+_CONTACT_PART = re.compile(r"(?:^|(?<=; ))contact=[^;]*")
 
 _TEXT_FIELDS = ("summary", "note", "result", "reason", "instructions", "resolution")
 
@@ -125,7 +139,7 @@ def details(event: Any, registry: Registry) -> str:  # noqa: PLR0912 - a branch 
                 parts.append(f"unit={unit.name} ({unit.code})" if unit else f"unit={value}")
         elif shown == _CONTACT:
             if isinstance(value, Contact):
-                parts.append(f"contact={mask_phone(value.phone)}")
+                parts.append(f"{CONTACT_KEY}{ERASED if value.phone is None else mask_phone(value.phone)}")
         elif value:
             parts.append(f"{key}: {value}")
     return "; ".join(parts)
@@ -151,6 +165,20 @@ class TimelineRow:
 
 
 INSERT = f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def without_contact(details: str) -> str:
+    """``details`` with its contact shown as erased (the same text a rebuild after the erasure writes)."""
+    return _CONTACT_PART.sub(f"{CONTACT_KEY}{ERASED}", details, count=1)
+
+
+def erase_contacts(cur: Cursor, refs: Iterable[str]) -> None:
+    """Show the contact of these cases' opening lines as erased (their ``ContactErased`` was just folded)."""
+    for ref in sorted(set(refs)):
+        cur.execute(f"SELECT seq, details FROM {TABLE} WHERE case_ref = ? AND event = 'Opened'", (ref,))
+        lines = cur.fetchall()
+        changed = [(erased, ref, seq) for seq, details in lines if (erased := without_contact(details)) != details]
+        cur.executemany(f"UPDATE {TABLE} SET details = ? WHERE case_ref = ? AND seq = ?", changed)
 
 
 def timeline(views: ViewStore, ref: str) -> list[TimelineRow]:

@@ -30,6 +30,23 @@ REQUIRE_POSTGRES = os.environ.get("PINGJING_REQUIRE_POSTGRES") == "1"
 START = datetime(2021, 11, 1, 1, 0, tzinfo=UTC)  # Monday 2021-11-01 09:00 Asia/Shanghai
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One master key file (citizens' data keys) for the whole run, for every process a test starts.
+
+    Without it the key file sits beside a SQLite store, or in ``./var`` of the working directory for
+    PostgreSQL: a copy of a store in another folder, or a ``serve`` started in a test's folder, would
+    look for another key. The tests of the keys themselves set their own (``tests/privacy``).
+    """
+    before = os.environ.get("PINGJING_DATA_KEY_FILE")
+    os.environ["PINGJING_DATA_KEY_FILE"] = str(tmp_path_factory.mktemp("master-key") / "data-key")
+    yield
+    if before is None:
+        os.environ.pop("PINGJING_DATA_KEY_FILE", None)
+    else:
+        os.environ["PINGJING_DATA_KEY_FILE"] = before
+
+
 @pytest.fixture(autouse=True)
 def _structlog_defaults() -> Iterator[None]:
     """A CLI run configures structlog for the process (on a captured stream): put it back after each test."""

@@ -13,10 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import MapperDeserialisationError, PersistenceError
 
 from adapters.bootstrap import Runtime, bootstrap
-from adapters.cli import cases, county, events, notifications, qr, reports, scheduling, serve, tokens, views
+from adapters.cli import (
+    audit,
+    backup,
+    cases,
+    county,
+    events,
+    notifications,
+    privacy,
+    qr,
+    reports,
+    scheduling,
+    serve,
+    tokens,
+    views,
+)
 from adapters.cli.common import EXIT_DOMAIN, EXIT_USAGE, UsageError
 from adapters.settings import Settings
 from adapters.store import StoreConfigError, resolve, store_trouble
@@ -28,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pingjing", description="评警 — scan-to-rate complaint handling")
     p.add_argument("--database", help="overrides PINGJING_DATABASE (file path, sqlite:///, postgresql://, memory)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (county, cases, views, events, reports, scheduling, notifications, qr, serve, tokens):
+    commands = (county, cases, views, events, reports, scheduling, notifications, qr, serve, tokens, privacy)
+    for module in (*commands, audit, backup):
         module.register(sub)
     return p
 
@@ -42,6 +57,13 @@ def main(argv: Sequence[str] | None = None, *, runtime_factory: Callable[[Settin
         rt = (runtime_factory or bootstrap)(Settings(**overrides))
         handler: Callable[[Runtime, argparse.Namespace], int] = args.handler
         return handler(rt, args)
+    except MapperDeserialisationError as error:
+        # A stored event that cannot be read for a reason of configuration (a citizen's key wrapped by a
+        # master key that is not configured): say that reason, not a traceback.
+        if not isinstance(error.__cause__, StoreConfigError):
+            raise
+        print(f"pingjing: {error.__cause__}", file=sys.stderr)
+        return EXIT_USAGE
     except (StoreConfigError, UsageError) as error:
         print(f"pingjing: {error}", file=sys.stderr)
         return EXIT_USAGE

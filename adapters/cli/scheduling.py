@@ -14,9 +14,11 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from adapters.audit.seals import seal_if_changed
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_OK
 from adapters.notify.outbox import Outbox
+from adapters.privacy.retention import Retention
 from adapters.reports.publish import PUBLISH_HOUR, Reports
 from domain.ids import LOCAL_TZ
 from domain.reports import ReportKind
@@ -29,8 +31,12 @@ from scheduler.service import LeaderJob, SchedulerService
 
 #: How often the leader checks for a report the schedule missed (the process was down at 09:00).
 REPORT_CATCH_UP = timedelta(minutes=10)
+#: How often the leader erases the contacts the retention period says are due.
+RETENTION_EVERY = timedelta(hours=1)
+#: When the leader seals the log each day (Asia/Shanghai): soon after midnight, the day's log closed.
+SEAL_HOUR, SEAL_MINUTE = 0, 10
 #: The scheduler's optional duties, on by default.
-DUTIES = ("outbox", "reports")
+DUTIES = ("outbox", "reports", "retention", "seals")
 
 
 def register(sub: Any) -> None:
@@ -61,7 +67,8 @@ def leadership_for(rt: Runtime) -> Leadership:
 
 
 def leader_jobs(rt: Runtime, *, outbox_seconds: float = 5.0, without: Sequence[str] = ()) -> list[LeaderJob]:
-    """The jobs only the leading scheduler runs: the outbox, and the weekly and monthly reports."""
+    """The jobs only the leading scheduler runs: the outbox, the weekly and monthly reports, the retention job,
+    and the daily seal of the log."""
     jobs = []
     if "outbox" not in without:
         outbox = Outbox.from_runtime(rt)
@@ -93,6 +100,27 @@ def leader_jobs(rt: Runtime, *, outbox_seconds: float = 5.0, without: Sequence[s
                 publish(*ReportKind),
             ),
         ]
+    if "retention" not in without:
+        retention = Retention(rt.app, ViewStore.beside(rt.app), rt.settings.retention_days)
+        jobs.append(
+            LeaderJob(
+                "privacy-retention",
+                IntervalTrigger(
+                    seconds=RETENTION_EVERY.total_seconds(), start_date=datetime.now(UTC) + timedelta(seconds=30)
+                ),
+                retention.run_once,
+            )
+        )
+    if "seals" not in without and rt.store.kind != "memory":
+        # A memory store keeps no chain to seal.
+        app = rt.app
+        jobs.append(
+            LeaderJob(
+                "log-seal",
+                CronTrigger(hour=SEAL_HOUR, minute=SEAL_MINUTE, timezone=LOCAL_TZ),
+                lambda: seal_if_changed(app),
+            )
+        )
     return jobs
 
 

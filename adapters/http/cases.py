@@ -5,7 +5,9 @@ unit's cases (another unit's case is a 403 naming the unit, as for a move on it)
 every case, with citizens shown by their role alone; officers and administrators no case at
 all. Board rows and histories leave scrubbed of the case's contact and of phone-shaped numbers
 (:mod:`adapters.http.privacy`) for everyone: the contact itself is read, on record, from
-``/cases/{ref}/contact``.
+``/cases/{ref}/contact``. A contact whose citizen's data were erased is not there to read: that
+read is refused (404, ``what``: ``erased contact of case``, saying it was erased) and recorded
+nowhere, as a case without a contact is.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from domain import commands as c
 from domain.errors import NotFoundError, ValidationError
 from domain.ids import check_case_ref, unit_id
 from domain.permissions import ALLOWED_ROLES
+from domain.personal import ContactErasedError
 from domain.tokens import TOKEN_ROLES
 from domain.values import Role
 from domain.workflow import CaseState
@@ -144,16 +147,21 @@ def read_contact(
     staff: Annotated[Staff, Depends(allow(CONTACT_READERS, "read a citizen's contact"))],
     svc: Annotated[Services, Depends(services)],
 ) -> JSONResponse:
-    """The citizen's phone and name, unmasked; the read is recorded as an event before they are sent."""
+    """The citizen's phone and name, unmasked; the read is recorded as an event before they are sent.
+
+    Refused when the case has no contact, or when its citizen's data were erased (nothing is recorded then).
+    """
     ref = check_case_ref(ref)
     contact = svc.app.get_case(ref).contact
     fields = ["phone", "citizen_name"] if contact is not None and contact.name else ["phone"]
     command = c.RecordPersonalDataRead(ref=ref, fields=fields, token_id=str(staff.token_id))
-    # The use case checks the role and the unit, and refuses a case without a contact: nothing is
-    # sent unless the read is on record.
+    # The use case checks the role and the unit, and refuses a case without a contact or with an
+    # erased one: nothing is sent unless the read is on record.
     receipt = svc.app.execute(command, staff.context(request))
     if contact is None:  # the use case refuses this already; never send what is not on record
         raise NotFoundError("contact of case", ref)
+    if contact.phone is None:  # erased: refused by the use case too
+        raise ContactErasedError(ref)
     body = ContactOut(case_ref=ref, phone=contact.phone, citizen_name=contact.name, read_id=str(receipt.aggregate_id))
     return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
 

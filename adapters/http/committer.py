@@ -100,15 +100,33 @@ class GroupCommitter:
             if stopping:
                 return
 
-    def _write(self, batch: list[_Item]) -> None:
+    def _write(self, batch: list[_Item]) -> bool:
+        """Write a batch; False when the store failed (every command waiting then heard the error)."""
         try:
             outcomes = self.app.execute_batch([(item.command, item.context) for item in batch])
         except Exception as error:  # noqa: BLE001 - the store failed: every waiting request hears it
-            log.error("group_commit_failed", commands=len(batch), error=type(error).__name__)
-            for item in batch:
+            # What queued up meanwhile would wait for the same unreachable store: it is answered
+            # with the same error now rather than after another wait of its own.
+            waiting = self._drain()
+            log.error("group_commit_failed", commands=len(batch) + len(waiting), error=type(error).__name__)
+            for item in (*batch, *waiting):
                 item.answer.set_exception(error)
-            return
+            return False
         self.batches += 1
         self.commands += len(batch)
         for item, outcome in zip(batch, outcomes, strict=True):
             item.answer.set_result(outcome)
+        return True
+
+    def _drain(self) -> list[_Item]:
+        """Everything queued now (a stop request stays queued for the loop to see)."""
+        items: list[_Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return items
+            if item is None:
+                self._queue.put(None)
+                return items
+            items.append(item)

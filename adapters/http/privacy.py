@@ -7,6 +7,11 @@ spacing is masked like the timeline masks it, the citizen's name removed) and an
 like a mainland mobile or landline number (masked). Whoever needs the phone reads it through
 ``GET /api/v1/cases/{ref}/contact``, which is recorded first. An auditor also sees a citizen
 acting in a history by the role alone, and reads reports scrubbed the same way.
+
+An erased contact (its citizen's key deleted) has no phone or name left to scrub by: the
+views already show it as erased, and phone-shaped numbers in free text are still masked. A
+name the citizen typed into their own complaint is free text, not the contact, and is not
+known any more once erased.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class Scrubber:
         self.phones: list[re.Pattern[str]] = []
         self.names: list[str] = []
         for contact in contacts:
-            if contact is None:
+            if contact is None or contact.phone is None:  # none left, or erased: nothing known to scrub by
                 continue
             digits = [ch for ch in contact.phone if ch.isdigit()]
             if len(digits) >= 5:

@@ -4,6 +4,8 @@ A case pushed, an SLA warning and an SLA breach go to the head of the case's uni
 the supervision office; a unit's reported result goes back to the office (三个一); a
 published report goes to the office and every unit. Texts and payloads name the case,
 the unit, the step and the deadline; they never carry a citizen's phone, name or words.
+A case whose citizen's data were erased is told as such (no callback is possible); the
+message never needed the data, and composing it opens nothing it shows.
 """
 
 from __future__ import annotations
@@ -164,14 +166,27 @@ class Composer:
             return subject, body + DETAILS.format(ref=ref), payload, both
         if kind is TriggerKind.RESULT_REPORTED:
             callback = clocks.get(SlaStep.CALLBACK)  # running only when the citizen left a contact
-            payload |= {"callable": case.callable, "callback_due": callback[1].isoformat() if callback else None}
+            # The citizen's data may have been erased since (on request): nobody can be called back then.
+            erased = case.contact is not None and case.contact.phone is None
+            payload |= {
+                "callable": case.callable, "contact_erased": erased,
+                "callback_due": callback[1].isoformat() if callback else None,
+            }
             subject = f"【扫码评警】{unit.name}已反馈督办件 {ref} 的办理结果"
-            then = (
-                f"请回访群众，回访时限：{local(callback[1])}。\nPlease call the citizen back by {local(callback[1])}."
-                if callback
-                else "群众未留联系方式，无需回访，可办结或责令整改。\n"
-                "The citizen left no contact: close the case or order rectification."
-            )
+            if erased:
+                then = (
+                    "群众的联系方式已按规定删除，无法回访，可记录回访未接通后办结，或责令整改。\n"
+                    "The citizen's contact was erased: record the unreachable callbacks and close, "
+                    "or order rectification."
+                )
+            elif callback:
+                by = local(callback[1])
+                then = f"请回访群众，回访时限：{by}。\nPlease call the citizen back by {by}."
+            else:
+                then = (
+                    "群众未留联系方式，无需回访，可办结或责令整改。\n"
+                    "The citizen left no contact: close the case or order rectification."
+                )
             body = (
                 f"{unit.name}（{unit.code}）已反馈督办件 {ref}（第 {case.round} 轮）的办理结果。\n{then}\n"
                 f"Unit {unit.code} reported its result on case {ref} (round {case.round}).\n"

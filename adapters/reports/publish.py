@@ -7,10 +7,18 @@ are written first, then the publication is recorded as an event with the content
 and the position. ``verify`` rebuilds every view privately from the events up to that
 position, computes the report again and compares the hashes: a stored event altered,
 removed or inserted before that position shows as a mismatch.
+
+A monthly bulletin also carries the latest seal of the log at or before its position (the
+chain hash at a sealed position, see :mod:`adapters.audit.seals`); its publication seals
+the log first, so the printed hash covers everything up to the month's end. The seal is
+part of the hashed content and is found again from the events up to the same position,
+so ``verify`` stays deterministic. Whoever holds the printed bulletin can check the live
+log against it with ``pingjing audit verify --expect POSITION:HASH``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -18,6 +26,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from adapters.audit.log import AuditNotSupportedError
+from adapters.audit.seals import latest_seal, seal
 from adapters.reports.render import render_html, render_json, render_markdown
 from domain import commands as c
 from domain.application import Context, PingjingApp
@@ -111,7 +121,7 @@ class Reports:
             head = self.runner.head()
             self.runner.catch_up(until_position=head)
             if self._positions() == {head}:
-                data = build_report(self.views, self.runner.context.registry, kind, period, head)
+                data = self._with_seal(kind, build_report(self.views, self.runner.context.registry, kind, period, head))
                 if self._positions() == {head}:
                     return Computed(kind, period, head, data, content_hash(data))
         # The views keep moving (a busy runner elsewhere): compute privately at a fixed position.
@@ -123,7 +133,7 @@ class Reports:
         try:
             runner = Runner(self.app, views, ALL, policy=self.policy)
             runner.catch_up(until_position=position)
-            data = build_report(views, runner.context.registry, kind, period, position)
+            data = self._with_seal(kind, build_report(views, runner.context.registry, kind, period, position))
         finally:
             views.close()
         return Computed(kind, period, position, data, content_hash(data))
@@ -131,10 +141,31 @@ class Reports:
     def _positions(self) -> set[int]:
         return {self.views.position(p.tracking_name) for p in self.runner.projections}
 
+    def _with_seal(self, kind: ReportKind, data: dict[str, Any]) -> dict[str, Any]:
+        """A monthly bulletin's data with the latest seal at or before its position (None: no seal yet)."""
+        if kind is not ReportKind.MONTHLY:
+            return data
+        found = latest_seal(self.app, int(data["position"]))
+        data["seal"] = None if found is None else {
+            "position": found.position,
+            "chain_hash": found.chain_hash,
+            "sealed_at": f"{found.sealed_at.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}",
+            "recorded_at": found.recorded_at,
+        }
+        return data
+
     # -- publishing --------------------------------------------------------------------------
 
     def publish(self, kind: ReportKind, period: str, context: Context = SCHEDULER) -> Published:
-        """Compute the report, write its files, and record the publication (the next edition)."""
+        """Compute the report, write its files, and record the publication (the next edition).
+
+        A monthly bulletin seals the log first (on a store that keeps a chain), so that it
+        prints a hash of the whole log up to its publication.
+        """
+        check_period(kind, period)
+        if kind is ReportKind.MONTHLY:
+            with contextlib.suppress(AuditNotSupportedError):  # a memory store: nothing to seal
+                seal(self.app, context)
         computed = self.compute(kind, period)
         title = title_of(kind, period, self.runner.context.registry)
         receipt = self.app.execute(

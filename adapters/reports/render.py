@@ -235,6 +235,14 @@ def render_markdown(data: dict[str, Any], *, content_hash: str) -> str:
         f"核验：`pingjing report verify {data['kind']}-{data['period']}`",
         "",
     ]
+    seal = data.get("seal")
+    if seal:
+        lines[-1:-1] = [
+            "",
+            f"日志封存：位置 {seal['position']}，链哈希 `{seal['chain_hash']}`（{seal['sealed_at']} 封存）。",
+            f"任何持有本通报者均可运行 `pingjing audit verify --expect {seal['position']}:{seal['chain_hash']}` 核对："
+            "结果为 intact，即说明该位置之前的事件日志自封存以来未被改动。",
+        ]
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from domain.commands import Command
-from domain.usecases import cases, intake, notifications, registry, reports, tokens
+from domain.usecases import cases, intake, notifications, privacy, registry, reports, seals, tokens
 from domain.usecases.base import Receipt, Work
 
 Handler = Callable[[Work, Any], Receipt]
@@ -22,6 +22,8 @@ HANDLERS: dict[type[Command], Handler] = {
     **reports.HANDLERS,
     **notifications.HANDLERS,
     **tokens.HANDLERS,
+    **privacy.HANDLERS,
+    **seals.HANDLERS,
 }
 
 __all__ = ["HANDLERS", "Handler", "Receipt", "Work"]

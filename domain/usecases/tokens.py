@@ -7,6 +7,7 @@ from uuid import UUID
 
 from domain import commands as c
 from domain.errors import AlreadyExistsError, NotFoundError, RuleViolationError
+from domain.personal import ContactErasedError
 from domain.tokens import ApiToken, PersonalDataRead, api_token_id
 from domain.usecases.base import Receipt, Work
 from domain.usecases.cases import load_case
@@ -53,6 +54,8 @@ def record_personal_data_read(w: Work, cmd: c.RecordPersonalDataRead) -> Receipt
     case = load_case(w, cmd.ref)
     if case.contact is None:
         raise NotFoundError("contact of case", case.ref)
+    if case.contact.erased:  # nothing left to read, so nothing to record
+        raise ContactErasedError(case.ref)
     if set(cmd.fields) == {"citizen_name"} and case.contact.name is None:
         raise NotFoundError("citizen name of case", case.ref)
     read = PersonalDataRead(

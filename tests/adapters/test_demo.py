@@ -17,6 +17,7 @@ from adapters.store import resolve
 from domain.application import PingjingApp
 from domain.encounters import Encounter
 from domain.ids import LOCAL_TZ
+from domain.transcodings import ContactAsDict
 from domain.values import AccountabilityMeasure, CommendationKind, EncounterKind, Verdict
 from domain.workflow import CaseState
 from projections.county_state import CountyState, fold
@@ -63,12 +64,23 @@ def without_recording_time(state: bytes) -> dict[str, Any]:
     return data
 
 
+def opened(app: PingjingApp, state: bytes) -> bytes:
+    """The stored state with its sealed contact opened: sealing is random by design (a fresh nonce under a
+    random key per citizen, or another store's own tokens), so the same contact is stored differently."""
+    if b'"sealed"' not in state:
+        return state
+    data: dict[str, Any] = json.loads(state)
+    contact = ContactAsDict(app.personal).decode(data["contact"]["_data_"])
+    data["contact"]["_data_"] = {"citizen_ref": contact.citizen_ref, "phone": contact.phone, "name": contact.name}
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 # -- reproducible ------------------------------------------------------------------------------
 
 
 def test_the_same_seed_gives_byte_identical_events(loads: Loads) -> None:
-    first = [(n.topic, n.state) for n in notifications(loads.app)]
-    second = [(n.topic, n.state) for n in notifications(loads.same_seed)]
+    first = [(n.topic, opened(loads.app, n.state)) for n in notifications(loads.app)]
+    second = [(n.topic, opened(loads.same_seed, n.state)) for n in notifications(loads.same_seed)]
 
     assert len(first) == len(second)
     assert first == second
@@ -83,7 +95,9 @@ def test_the_same_seed_gives_the_same_events_apart_from_their_recording_time(loa
         assert (a.originator_id, a.originator_version, a.topic) == (
             b.originator_id, b.originator_version, b.topic,
         )
-        assert without_recording_time(a.state) == without_recording_time(b.state), a.topic
+        assert without_recording_time(opened(loads.app, a.state)) == without_recording_time(
+            opened(loads.same_seed, b.state)
+        ), a.topic
 
 
 def test_another_seed_gives_another_county(loads: Loads) -> None:

@@ -161,7 +161,7 @@ def test_an_unset_database_is_the_sqlite_file_under_var(
 
     assert resolved.kind == "sqlite"
     assert resolved.path == Path("var") / "pingjing.sqlite3"
-    assert resolved.env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert resolved.env["PERSISTENCE_MODULE"] == "adapters.persistence.sqlite"
     assert resolved.env["SQLITE_DBNAME"] == str(Path("var") / "pingjing.sqlite3")
     assert (tmp_path / "var").is_dir()
 
@@ -210,7 +210,7 @@ def test_a_postgresql_url_gives_the_librarys_postgres_settings(monkeypatch: pyte
         "PERSISTENCE_MODULE", "POSTGRES_DBNAME", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_USER",
         "POSTGRES_PASSWORD", "POSTGRES_SCHEMA",
     )} == {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": "db", "POSTGRES_HOST": "h",
+        "PERSISTENCE_MODULE": "adapters.persistence.postgres", "POSTGRES_DBNAME": "db", "POSTGRES_HOST": "h",
         "POSTGRES_PORT": "5433", "POSTGRES_USER": "u", "POSTGRES_PASSWORD": "p", "POSTGRES_SCHEMA": "s",
     }
     assert created == [("h", "s")]

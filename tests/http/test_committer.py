@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from adapters.http.committer import GroupCommitter
 from domain import commands as c
@@ -107,3 +108,31 @@ def test_stopping_writes_what_was_handed_in_and_refuses_more(county: County) -> 
     assert receipt.command == "submit_rating"  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match="stopped"):
         run(scenario)
+
+
+def test_when_the_store_fails_the_commands_queued_behind_the_batch_hear_it_at_once(county: County) -> None:
+    app = county.app
+    entered, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def failing(items: Any, **_: Any) -> Any:
+        calls.append(len(items))
+        entered.set()
+        release.wait(10)
+        raise OperationalError("connection refused")
+
+    app.execute_batch = failing  # type: ignore[method-assign]
+    committer = GroupCommitter(app)
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(committer.submit(rating(), CITIZEN))
+        await asyncio.to_thread(entered.wait, 10)
+        queued = [asyncio.ensure_future(committer.submit(rating(), CITIZEN)) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.gather(first, *queued, return_exceptions=True)
+
+    outcomes = run(scenario)
+    committer.stop()
+    assert [type(o).__name__ for o in outcomes] == ["OperationalError"] * 6
+    assert calls == [1]  # the queued five were not tried against the failing store again

@@ -94,11 +94,16 @@ def test_the_leader_jobs_are_the_outbox_and_the_report_schedule(tmp_path: Path) 
     rt = bootstrap(settings, configure_logging=False)
     try:
         jobs: list[LeaderJob] = leader_jobs(rt)
-        assert [j.id for j in jobs] == ["outbox", "report-weekly", "report-monthly", "report-catch-up"]
+        assert [j.id for j in jobs] == [
+            "outbox", "report-weekly", "report-monthly", "report-catch-up", "privacy-retention", "log-seal",
+        ]
         weekly, monthly = jobs[1].trigger, jobs[2].trigger
         sunday = datetime(2021, 11, 14, 12, 0, tzinfo=LOCAL_TZ)
         assert weekly.get_next_fire_time(None, sunday) == datetime(2021, 11, 15, 9, 0, tzinfo=LOCAL_TZ)
         assert monthly.get_next_fire_time(None, sunday) == datetime(2021, 12, 1, 9, 0, tzinfo=LOCAL_TZ)
-        assert [j.id for j in leader_jobs(rt, without=["outbox", "reports"])] == []
+        assert [j.id for j in leader_jobs(rt, without=["outbox", "reports", "seals"])] == ["privacy-retention"]
+        assert [j.id for j in leader_jobs(rt, without=["outbox", "reports", "retention"])] == ["log-seal"]
+        assert jobs[-1].trigger.get_next_fire_time(None, sunday) == datetime(2021, 11, 15, 0, 10, tzinfo=LOCAL_TZ)
+        assert [j.id for j in leader_jobs(rt, without=["outbox", "reports", "retention", "seals"])] == []
     finally:
         rt.close()

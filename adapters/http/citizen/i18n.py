@@ -117,6 +117,11 @@ TEXTS: dict[str, tuple[str, str]] = {
         "此案件没有留下电话，不能在线查询。",
         "This case has no phone left with it and cannot be tracked online.",
     ),
+    "track_erased": (
+        "此案件留下的个人信息（电话、称呼）已按规定删除，不能再在线查询；可拨打公安服务热线，报上案件编号查询。",
+        "The personal data left with this case (phone, name) were erased as the rules require, so it can no longer "
+        "be tracked online; call the police service hotline with the reference.",
+    ),
     "unavailable": (
         "系统暂时无法提交，请稍后再试。",
         "The service cannot take submissions right now; try again later.",

@@ -16,6 +16,7 @@ this device rated this target in 24 h      429
 a used, expired or another's rating code   409
 tracking: unknown case                     404
 tracking: wrong digits, no phone on case   403
+tracking: the citizen's data were erased   410
 tracking: too many wrong digits            429
 the store cannot be reached                503
 =========================================  ======
@@ -370,6 +371,8 @@ async def track_case(  # noqa: PLR0911 - same
         return page.refusal(503, "error_title", page.t("unavailable"), retry_after=30)
     if case.contact is None:
         return page.refusal(403, "track_title", page.t("track_not_trackable"))
+    if case.contact.phone is None:  # erased: no digits left to check, and none to ask for
+        return page.refusal(410, "track_title", page.t("track_erased"))
     if not hmac.compare_digest(_digits(case.contact.phone)[-4:], last4):
         site.wrong_digits.hit("track", ref)
         return page.render("track.html.j2", 403, ref=ref, errors=[page.t("track_wrong")])

@@ -1,0 +1,148 @@
+"""The SQLite event store with its hash chain: ``PERSISTENCE_MODULE=adapters.persistence.sqlite``.
+
+The library's application recorder assigns each event its position (the ``rowid``) as it
+inserts it; this one then reads the chain's head and appends one chain row per event, in
+the same transaction. The head is read after the first insert, when the transaction
+already holds SQLite's write lock: no other connection or process can append meanwhile, so
+the previous chain hash is the one just before these positions, whoever wrote it.
+
+When the chain table is first created on a store that already holds events, the chain is
+computed for that whole history at once, in the same transaction that creates the table:
+history before the upgrade is sealed as found.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing import sqlite as es_sqlite
+from eventsourcing.persistence import OperationalError, StoredEvent
+
+from adapters.persistence import ChainError
+from adapters.persistence.chain import GENESIS, chain_rows, id_text
+
+# Table names in SQL text (S608) come from the library's recorder settings, never from input.
+
+#: Rows read at a time while the chain of an existing history is computed.
+_HISTORY_PAGE = 20_000
+
+
+def chain_table_of(events_table_name: str) -> str:
+    """The chain table beside an events table."""
+    return f"{events_table_name}_chain"
+
+
+class _ImmediateTransaction(es_sqlite.SQLiteTransaction):
+    """``BEGIN IMMEDIATE``: take the write lock before reading, so what was read cannot go stale.
+
+    Creating the chain table reads whether it exists and then writes; a deferred transaction
+    would fail outright (not wait) if another process wrote in between.
+    """
+
+    def __enter__(self) -> es_sqlite.SQLiteCursor:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise OperationalError(error) from error
+        return cursor
+
+
+class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
+    """The library's SQLite application recorder, writing a chain row with every event."""
+
+    def __init__(self, datastore: es_sqlite.SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        # Set before the library builds its create statements, which include the chain table's.
+        self.chain_table_name = chain_table_of(events_table_name)
+        super().__init__(datastore, events_table_name)
+        self.select_chain_head_statement = (
+            f"SELECT position, chain_hash FROM {self.chain_table_name} ORDER BY position DESC LIMIT 1"  # noqa: S608
+        )
+        self.insert_chain_statement = (
+            f"INSERT INTO {self.chain_table_name} (position, event_hash, chain_hash) VALUES (?, ?, ?)"  # noqa: S608
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The events table, and the chain table keyed by position."""
+        statements = super().construct_create_table_statements()
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table_name} ("
+            "position INTEGER PRIMARY KEY, "
+            "event_hash BLOB NOT NULL, "
+            "chain_hash BLOB NOT NULL)"
+        )
+        return statements
+
+    def create_table(self) -> None:
+        """Create the tables (and the chain of an existing history) under the write lock."""
+        with (
+            self.datastore.get_connection(commit=True) as conn,
+            _ImmediateTransaction(conn, commit=True) as cursor,
+            cursor,
+        ):
+            self._create_table(cursor)
+
+    def _create_table(self, c: es_sqlite.SQLiteCursor) -> None:
+        c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.chain_table_name,))
+        existed = c.fetchone() is not None
+        super()._create_table(c)
+        if not existed:
+            self._chain_history(c)
+
+    def _chain_history(self, c: es_sqlite.SQLiteCursor) -> None:
+        """Chain every event already stored, in position order (the upgrade of an older store)."""
+        statement = (
+            f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        previous, after = GENESIS, 0
+        while True:
+            c.execute(statement, (after, _HISTORY_PAGE))
+            rows = [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in c.fetchall()]
+            if not rows:
+                return
+            chained = chain_rows(previous, rows)
+            c.executemany(self.insert_chain_statement, chained)
+            after, previous = chained[-1][0], chained[-1][2]
+
+    def _insert_events(
+        self, c: es_sqlite.SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        if positions:
+            self._extend_chain(c, stored_events, positions)
+        return positions
+
+    def _extend_chain(
+        self, c: es_sqlite.SQLiteCursor, stored_events: Sequence[StoredEvent], positions: Sequence[int]
+    ) -> None:
+        # The inserts above hold the write lock: the head read here is the latest, and stays so.
+        c.execute(self.select_chain_head_statement)
+        head = c.fetchone()
+        head_position, previous = (int(head[0]), bytes(head[1])) if head else (0, GENESIS)
+        if positions[0] <= head_position:
+            # SQLite reuses the rowid of a deleted last row: the log's head was removed.
+            raise ChainError(
+                f"position {positions[0]} is already in the chain (its head is {head_position}): "
+                "stored events were removed; run pingjing audit verify"
+            )
+        rows = [
+            (position, id_text(s.originator_id), s.originator_version, s.topic, s.state)
+            for position, s in zip(positions, stored_events, strict=True)
+        ]
+        c.executemany(self.insert_chain_statement, chain_rows(previous, rows))
+
+    def chain_head(self) -> tuple[int, bytes] | None:
+        """The last chained position and its chain hash (None: nothing chained yet)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.select_chain_head_statement)
+            head = c.fetchone()
+        return (int(head[0]), bytes(head[1])) if head else None
+
+
+class ChainedSQLiteFactory(es_sqlite.SQLiteFactory):
+    """The library's SQLite factory with the chained application recorder (the only factory here)."""
+
+    application_recorder_class = ChainedSQLiteApplicationRecorder
