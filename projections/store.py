@@ -25,6 +25,8 @@ from domain.application import PingjingApp
 #: Ends a ``CREATE TABLE`` whose rows are best kept in its primary key's B-tree on SQLite;
 #: :meth:`ViewStore.create` leaves it out on PostgreSQL, which has no such clause.
 SQLITE_ONLY = " WITHOUT ROWID"
+#: The advisory lock under which view tables are created on PostgreSQL ("pjview").
+_CREATE_LOCK = 0x706A76696577
 
 
 class Cursor:
@@ -77,7 +79,20 @@ class ViewStore:
         self.description = description
         recorder_class: Any = PostgresTrackingRecorder if dialect == "postgres" else SQLiteTrackingRecorder
         self.tracking: Any = recorder_class(datastore)
-        self.tracking.create_table()
+        with self._creating():
+            self.tracking.create_table()
+
+    @contextmanager
+    def _creating(self) -> Iterator[None]:
+        """Tables are created one process at a time on PostgreSQL, where two racing ``CREATE TABLE
+        IF NOT EXISTS`` refuse the loser ("type already exists"): an advisory lock held by a
+        transaction of its own while the tables are made."""
+        if self.dialect != "postgres":
+            yield
+            return
+        with self.datastore.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+            yield
 
     # -- construction -----------------------------------------------------------------------
 
@@ -121,8 +136,11 @@ class ViewStore:
             return cur.fetchall()
 
     def create(self, statements: Sequence[str]) -> None:
-        """Create tables and indexes if missing (the SQLite-only clause left out on PostgreSQL)."""
-        with self.transaction(commit=True) as cur:
+        """Create tables and indexes if missing (the SQLite-only clause left out on PostgreSQL).
+
+        On PostgreSQL, processes starting together take turns (:meth:`_creating`).
+        """
+        with self._creating(), self.transaction(commit=True) as cur:
             for statement in statements:
                 cur.execute(statement.removesuffix(SQLITE_ONLY) if self.dialect == "postgres" else statement)
 

@@ -37,7 +37,6 @@ rotation makes such copies worthless even with the old key gone).
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -55,6 +54,8 @@ from psycopg import sql
 TABLE = "pingjing_citizen_keys"
 #: The advisory lock that creators take shared and a rotation's last pass exclusive (PostgreSQL).
 _LOCK_KEY = 0x706A6B6579  # "pjkey"
+#: The advisory lock that serialises creating the key table between processes starting together.
+_CREATE_KEY = 0x706A6B6379  # "pjkcy"
 
 
 @dataclass(frozen=True)
@@ -430,8 +431,11 @@ class PostgresKeyTable(KeyTable):
 
     def _create(self) -> None:
         def create(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-            # Another process may create it at the same moment: then its table is the one.
-            with contextlib.suppress(psycopg.errors.UniqueViolation):
+            # Processes starting together would race in CREATE TABLE IF NOT EXISTS (PostgreSQL
+            # then refuses the loser with "type already exists"): they take turns, and the
+            # later ones find the table made.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_KEY,))
                 conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (citizen_ref TEXT PRIMARY KEY, master_key_id TEXT NOT NULL, "
                     "wrapped BYTEA NOT NULL, created_at TIMESTAMPTZ NOT NULL)"
