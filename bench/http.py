@@ -81,9 +81,15 @@ def _env(directory: Path) -> dict[str, str]:
     }
 
 
+def _settings(env: dict[str, str]) -> Settings:
+    """The settings the server process will read from ``env``."""
+    prefix = "PINGJING_"
+    return Settings.model_validate({k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)})
+
+
 def prepare(env: dict[str, str]) -> list[str]:
     """Register the county and issue every officer's code; return the paths to post to."""
-    settings = Settings(**{k[len("PINGJING_"):].lower(): v for k, v in env.items() if k.startswith("PINGJING_")})
+    settings = _settings(env)
     rt = bootstrap(settings, observers=[], configure_logging=False)
     try:
         badges = ingest.register_county(rt.app)
@@ -189,7 +195,7 @@ def measure(requests: int = 5_000, concurrency: int = 32, seed: int = 7) -> Http
 
 
 def _stored_ratings(env: dict[str, str]) -> int:
-    settings = Settings(**{k[len("PINGJING_"):].lower(): v for k, v in env.items() if k.startswith("PINGJING_")})
+    settings = _settings(env)
     rt = bootstrap(settings, observers=[], configure_logging=False)
     try:
         return sum(1 for _, event in rt.app.iter_events(batch=5000) if type(event).__qualname__ == "Rating.Submitted")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 from collections.abc import Callable
 
 from adapters.bootstrap import Runtime
@@ -29,3 +30,12 @@ def current_views(rt: Runtime) -> ViewStore:
     views = ViewStore.beside(rt.app)
     Runner(rt.app, views, ALL, policy=rt.policy).catch_up()
     return views
+
+
+def login_name() -> str:
+    """The operating-system login of whoever runs the command (``cli`` when there is none), for ``--by`` defaults."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment
+        return "cli"
+    return "".join(ch for ch in name if ch.isalnum() or ch in "._-") or "cli"

@@ -10,13 +10,12 @@ name.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import Any
 
 from adapters import output
 from adapters.bootstrap import Runtime
-from adapters.cli.common import EXIT_OK, UsageError, add_format, current_views
+from adapters.cli.common import EXIT_OK, UsageError, add_format, current_views, login_name
 from adapters.privacy.erase import Erased, erasable, erase_case, erase_citizen
 from adapters.privacy.retention import Retention
 from adapters.privacy.rotation import rotate_master_key
@@ -38,7 +37,7 @@ def register(sub: Any) -> None:
     who.add_argument("--citizen", metavar="REF", help="the citizen reference (every case of that citizen)")
     who.add_argument("--case", metavar="CASE_REF", help="the case whose citizen's contact to erase")
     erase.add_argument("--reason", required=True, help="why (recorded; never personal data)")
-    erase.add_argument("--by", default=f"admin:{_login()}", help="who erases: ROLE:ID (default: admin:LOGIN)")
+    erase.add_argument("--by", default=f"admin:{login_name()}", help="who erases: ROLE:ID (default: admin:LOGIN)")
     add_format(erase)
     erase.set_defaults(handler=cmd_erase)
     retention = privacy.add_parser(
@@ -53,14 +52,6 @@ def register(sub: Any) -> None:
     status = privacy.add_parser("status", help="stored citizen keys per master key, and the configured master keys")
     add_format(status)
     status.set_defaults(handler=cmd_status)
-
-
-def _login() -> str:
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment
-        return "cli"
-    return "".join(ch for ch in name if ch.isalnum() or ch in "._-") or "cli"
 
 
 def _vault(rt: Runtime) -> Vault:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,18 @@ from adapters import output
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_OK, UsageError, add_format
 from adapters.qr import (
-    QrTarget,
+    code_urls,
     issued_target,
     load_keyring,
-    make_token,
     png_bytes,
     render_sheet,
     resolve,
-    scan_url,
     svg_bytes,
     unit_sheet,
     verify_token,
 )
 from adapters.qr.keys import Keyring, retire_key, rotate_key_file
-from adapters.qr.tokens import check_public_url, token_from_text
+from adapters.qr.tokens import token_from_text
 from domain.values import QrSubject
 
 IMAGE_FORMATS = ("png", "svg")
@@ -64,7 +61,7 @@ def cmd_code(rt: Runtime, args: argparse.Namespace) -> int:
     """Write an officer's or unit's current code and print the URL it points at."""
     fmt = _image_format(args.format, args.output)
     target = issued_target(rt.app, args.subject, args.key)
-    url = _urls(rt)(target)
+    url = code_urls(rt.settings)(target)
     path = _path(args.output, rt.settings.qr_dir, f"{target.subject.value}-{target.key}-v{target.version}.{fmt}")
     _write(path, png_bytes(url) if fmt == "png" else svg_bytes(url))
     print(url)
@@ -75,7 +72,7 @@ def cmd_code(rt: Runtime, args: argparse.Namespace) -> int:
 def cmd_sheet(rt: Runtime, args: argparse.Namespace) -> int:
     """Write a unit's printable sheet; say which active officers are not on it and why."""
     sheet = unit_sheet(rt.app, args.unit)
-    html = render_sheet(sheet, _urls(rt), rt.app.clock.now())
+    html = render_sheet(sheet, code_urls(rt.settings), rt.app.clock.now())
     path = _path(args.output, rt.settings.qr_dir, f"sheet-{sheet.unit_code}.html")
     _write(path, html.encode("utf-8"))
     count = len(sheet.officers) + (1 if sheet.unit else 0)
@@ -136,17 +133,6 @@ def cmd_retire(rt: Runtime, args: argparse.Namespace) -> int:
     keyring = retire_key(_key_file(rt), args.kid.strip())
     print(f"{args.kid.strip()} retired: codes signed with it are refused now; keys: {_ids(keyring)}")
     return EXIT_OK
-
-
-def _urls(rt: Runtime) -> Callable[[QrTarget], str]:
-    """The scan URL of a target's current code, signed with the active key."""
-    public_url = check_public_url(rt.settings.public_url)
-    keyring = load_keyring(rt.settings)
-
-    def url_of(target: QrTarget) -> str:
-        return scan_url(public_url, make_token(keyring, target.subject, target.key, target.version))
-
-    return url_of
 
 
 def _image_format(requested: str | None, out: Path | None) -> str:

@@ -6,7 +6,6 @@ A token's secret is printed once, when it is made; the store keeps only its SHA-
 from __future__ import annotations
 
 import argparse
-import getpass
 import secrets
 from typing import Any
 from uuid import UUID
@@ -16,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from adapters import output
 from adapters.bootstrap import Runtime
-from adapters.cli.common import EXIT_OK, UsageError, add_format
+from adapters.cli.common import EXIT_OK, UsageError, add_format, login_name
 from domain import commands as c
 from domain.application import Context
 from domain.ids import LOCAL_TZ
@@ -38,7 +37,8 @@ def register(sub: Any) -> None:
     create.add_argument("--principal", required=True, help="who holds it: a badge for officers and unit heads")
     create.add_argument("--unit", help="a unit head's unit (code)")
     create.add_argument("--label", help="what the token is for")
-    create.add_argument("--by", default=f"admin:{_login()}", help="the administrator making it (default: admin:LOGIN)")
+    create.add_argument("--by", default=f"admin:{login_name()}",
+                        help="the administrator making it (default: admin:LOGIN)")
     add_format(create)
     create.set_defaults(handler=cmd_create)
     lst = token.add_parser("list", help="every token (never a secret)")
@@ -47,16 +47,8 @@ def register(sub: Any) -> None:
     revoke = token.add_parser("revoke", help="revoke a token: requests carrying it get 401 from now on")
     revoke.add_argument("id", help="the token's id (from token list)")
     revoke.add_argument("--reason", default="revoked by an administrator", help="why")
-    revoke.add_argument("--by", default=f"admin:{_login()}", help="the administrator revoking it")
+    revoke.add_argument("--by", default=f"admin:{login_name()}", help="the administrator revoking it")
     revoke.set_defaults(handler=cmd_revoke)
-
-
-def _login() -> str:
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment
-        return "cli"
-    return "".join(ch for ch in name if ch.isalnum() or ch in "._-") or "cli"
 
 
 def _context(by: str) -> Context:

@@ -68,11 +68,27 @@ class KeyRow:
 
 
 class KeyCursor(ABC):
-    """What can be done inside one transaction on the key table."""
+    """What can be done inside one transaction on the key table.
 
-    @abstractmethod
+    The statements are the same on both databases but for the placeholder (``?`` or ``%s``);
+    only storing new keys differs (PostgreSQL stores a batch in one statement).
+    """
+
+    #: The driver's parameter placeholder.
+    placeholder: str = "?"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def _run(self, statement: str, params: Sequence[Any]) -> Any:
+        return self.conn.execute(statement.replace("?", self.placeholder), params)
+
     def get(self, citizen_ref: str) -> KeyRow | None:
         """The citizen's row."""
+        row = self._run(
+            f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE citizen_ref = ?", (citizen_ref,)
+        ).fetchone()
+        return KeyRow(row[0], row[1], bytes(row[2])) if row else None
 
     @abstractmethod
     def insert(self, row: KeyRow) -> bool:
@@ -82,17 +98,27 @@ class KeyCursor(ABC):
         """Store new keys; the citizens whose key was written (the others had one already)."""
         return {row.citizen_ref for row in rows if self.insert(row)}
 
-    @abstractmethod
     def rewrap(self, row: KeyRow, old_master_key_id: str) -> bool:
         """Replace the wrapping of a key still wrapped by ``old_master_key_id``; False when it no longer is."""
+        cur = self._run(
+            f"UPDATE {TABLE} SET master_key_id = ?, wrapped = ? WHERE citizen_ref = ? AND master_key_id = ?",
+            (row.master_key_id, row.wrapped, row.citizen_ref, old_master_key_id),
+        )
+        return bool(cur.rowcount == 1)
 
-    @abstractmethod
     def delete(self, citizen_ref: str) -> bool:
         """Delete the citizen's key; False when there was none."""
+        cur = self._run(f"DELETE FROM {TABLE} WHERE citizen_ref = ?", (citizen_ref,))
+        return bool(cur.rowcount == 1)
 
-    @abstractmethod
     def not_wrapped_by(self, master_key_id: str, limit: int) -> list[KeyRow]:
         """Up to ``limit`` keys wrapped by another master key than ``master_key_id``."""
+        rows = self._run(
+            f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE master_key_id <> ? "
+            "ORDER BY citizen_ref LIMIT ?",
+            (master_key_id, limit),
+        ).fetchall()
+        return [KeyRow(r[0], r[1], bytes(r[2])) for r in rows]
 
 
 class KeyTable(ABC):
@@ -177,41 +203,13 @@ def _now() -> str:
 
 
 class _SqliteCursor(KeyCursor):
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def get(self, citizen_ref: str) -> KeyRow | None:
-        row = self.conn.execute(
-            f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE citizen_ref = ?", (citizen_ref,)
-        ).fetchone()
-        return KeyRow(row[0], row[1], bytes(row[2])) if row else None
-
     def insert(self, row: KeyRow) -> bool:
-        cur = self.conn.execute(
+        cur = self._run(
             f"INSERT INTO {TABLE} (citizen_ref, master_key_id, wrapped, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (citizen_ref) DO NOTHING",
             (row.citizen_ref, row.master_key_id, row.wrapped, _now()),
         )
-        return cur.rowcount == 1
-
-    def rewrap(self, row: KeyRow, old_master_key_id: str) -> bool:
-        cur = self.conn.execute(
-            f"UPDATE {TABLE} SET master_key_id = ?, wrapped = ? WHERE citizen_ref = ? AND master_key_id = ?",
-            (row.master_key_id, row.wrapped, row.citizen_ref, old_master_key_id),
-        )
-        return cur.rowcount == 1
-
-    def delete(self, citizen_ref: str) -> bool:
-        cur = self.conn.execute(f"DELETE FROM {TABLE} WHERE citizen_ref = ?", (citizen_ref,))
-        return cur.rowcount == 1
-
-    def not_wrapped_by(self, master_key_id: str, limit: int) -> list[KeyRow]:
-        rows = self.conn.execute(
-            f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE master_key_id <> ? "
-            "ORDER BY citizen_ref LIMIT ?",
-            (master_key_id, limit),
-        ).fetchall()
-        return [KeyRow(r[0], r[1], bytes(r[2])) for r in rows]
+        return bool(cur.rowcount == 1)
 
 
 class SqliteKeyTable(KeyTable):
@@ -323,15 +321,7 @@ class SqliteKeyTable(KeyTable):
 
 
 class _PostgresCursor(KeyCursor):
-    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
-        self.conn = conn
-
-    def get(self, citizen_ref: str) -> KeyRow | None:
-        row = self.conn.execute(
-            f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE citizen_ref = %s",
-            (citizen_ref,),
-        ).fetchone()
-        return KeyRow(row[0], row[1], bytes(row[2])) if row else None
+    placeholder = "%s"
 
     def insert(self, row: KeyRow) -> bool:
         return bool(self.insert_many([row]))
@@ -345,25 +335,6 @@ class _PostgresCursor(KeyCursor):
             ([r.citizen_ref for r in rows], [r.master_key_id for r in rows], [r.wrapped for r in rows]),
         ).fetchall()
         return {str(f[0]) for f in found}
-
-    def rewrap(self, row: KeyRow, old_master_key_id: str) -> bool:
-        cur = self.conn.execute(
-            f"UPDATE {TABLE} SET master_key_id = %s, wrapped = %s WHERE citizen_ref = %s AND master_key_id = %s",
-            (row.master_key_id, row.wrapped, row.citizen_ref, old_master_key_id),
-        )
-        return cur.rowcount == 1
-
-    def delete(self, citizen_ref: str) -> bool:
-        cur = self.conn.execute(f"DELETE FROM {TABLE} WHERE citizen_ref = %s", (citizen_ref,))
-        return cur.rowcount == 1
-
-    def not_wrapped_by(self, master_key_id: str, limit: int) -> list[KeyRow]:
-        rows = self.conn.execute(
-            f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE master_key_id <> %s "
-            "ORDER BY citizen_ref LIMIT %s",
-            (master_key_id, limit),
-        ).fetchall()
-        return [KeyRow(r[0], r[1], bytes(r[2])) for r in rows]
 
 
 class PostgresKeyTable(KeyTable):

@@ -21,6 +21,7 @@ from adapters.qr.keys import Keyring, SigningKey, load_keyring, parse_keys
 from adapters.qr.lookup import QrTarget, UnitSheet, issued_target, resolve, resolve_token, unit_sheet
 from adapters.qr.sheet import render_sheet
 from adapters.qr.tokens import QrClaim, make_token, scan_url, verify_token
+from adapters.qr.urls import code_urls
 
 __all__ = [
     "ForgedToken",
@@ -33,6 +34,7 @@ __all__ = [
     "SigningKey",
     "StaleCode",
     "UnitSheet",
+    "code_urls",
     "issued_target",
     "load_keyring",
     "make_token",

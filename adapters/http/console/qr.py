@@ -8,7 +8,6 @@ points at ``{PINGJING_PUBLIC_URL}/s/{token}``, signed with the active key of the
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,17 +22,13 @@ from adapters.http.console.pages import PREFIX, QR_READERS, invalid_messages, pa
 from adapters.http.errors import domain_status
 from adapters.http.services import Services, services
 from adapters.qr import (
-    QrTarget,
+    code_urls,
     issued_target,
-    load_keyring,
-    make_token,
     png_bytes,
     render_sheet,
-    scan_url,
     svg_bytes,
     unit_sheet,
 )
-from adapters.qr.tokens import check_public_url
 from domain import commands as c
 from domain.errors import NotFoundError, PingjingError
 from domain.ids import qr_identity_id
@@ -71,17 +66,6 @@ class QrLine:
         if self.version is None:
             return "未签发 never issued"
         return "有效 active" if self.active else "已停用 revoked"
-
-
-def code_urls(svc: Services) -> Callable[[QrTarget], str]:
-    """The scan URL of a target's current code, signed with the active key (a bad setting is refused first)."""
-    public_url = check_public_url(svc.rt.settings.public_url)
-    keyring = load_keyring(svc.rt.settings)
-
-    def url_of(target: QrTarget) -> str:
-        return scan_url(public_url, make_token(keyring, target.subject, target.key, target.version))
-
-    return url_of
 
 
 def qr_lines(svc: Services) -> tuple[list[QrLine], list[QrLine]]:
@@ -151,7 +135,7 @@ def qr_image(
     if fmt not in IMAGE_TYPES:
         raise NotFoundError("image format", fmt)
     target = issued_target(svc.app, _subject(subject), key)
-    url = code_urls(svc)(target)
+    url = code_urls(svc.rt.settings)(target)
     data = png_bytes(url) if fmt == "png" else svg_bytes(url)
     filename = f"{target.subject.value}-{target.key}-v{target.version}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
@@ -166,7 +150,7 @@ def qr_sheet(
     """A unit's printable A4 sheet: its code and its active officers' (as ``pingjing qr sheet`` writes it)."""
     allow(QR_READERS, "print QR sheets")(staff)
     sheet = unit_sheet(svc.app, unit)
-    return HTMLResponse(render_sheet(sheet, code_urls(svc), svc.app.clock.now()))
+    return HTMLResponse(render_sheet(sheet, code_urls(svc.rt.settings), svc.app.clock.now()))
 
 
 def qr_action(
