@@ -1,11 +1,11 @@
-# pingjing — make run | make test | make bench | make lint
+# pingjing — make run | make test | make bench | make bench-province | make lint
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-province lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP_DEV)
 
 bench: $(STAMP_DEV)
 	$(BIN)/python -m bench
+
+bench-province: $(STAMP_DEV)
+	$(BIN)/python -m bench.province
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check domain projections scheduler adapters tests bench
