@@ -9,6 +9,7 @@ on its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import perf_counter
@@ -177,37 +178,40 @@ class PingjingApp(Application[UUID]):
         all_or_nothing: bool = False,
         dry_run: bool = False,
     ) -> list[tuple[Outcome, Meta | None, float]]:
-        self.directory.catch_up()
-        uow = UnitOfWork(self.repository, self.directory)
-        # Alone, a command checks its new case reference is free; in a batch, a clash (about
-        # one in a billion) fails the shared transaction and every command is retried alone.
-        check_refs = len(items) == 1
-        runs: list[tuple[Outcome, Meta | None, float]] = []
-        touched: list[frozenset[UUID]] = []
-        for command, context in items:
-            started = perf_counter()
-            uow.begin()
-            meta = None
-            try:
-                meta = self._meta(context)
-                check_role(command, context.actor)
+        # Deciding reads (the directory's news, every aggregate loaded) share one read
+        # transaction where the store offers it; saving is a transaction of its own.
+        with self.reading():
+            self.directory.catch_up()
+            uow = UnitOfWork(self.repository, self.directory)
+            # Alone, a command checks its new case reference is free; in a batch, a clash (about
+            # one in a billion) fails the shared transaction and every command is retried alone.
+            check_refs = len(items) == 1
+            runs: list[tuple[Outcome, Meta | None, float]] = []
+            touched: list[frozenset[UUID]] = []
+            for command, context in items:
+                started = perf_counter()
+                uow.begin()
+                meta = None
                 try:
-                    receipt = self._handle(uow, command, context, meta, check_refs=check_refs)
-                except OutOfOrderError:
-                    if context.at is not None:  # a back-dated record must fit the history as it is
-                        raise
-                    # Another writer added to an aggregate of this command after it read the clock:
-                    # decide it once more, now, against what that writer wrote.
-                    uow.rollback()
-                    uow.begin()
                     meta = self._meta(context)
-                    receipt = self._retry_in_order(uow, command, context, meta, check_refs=check_refs)
-            except PingjingError as error:
-                touched.append(uow.rollback())
-                runs.append((error, meta, perf_counter() - started))
-            else:
-                touched.append(uow.commit_point())
-                runs.append((receipt, meta, perf_counter() - started))
+                    check_role(command, context.actor)
+                    try:
+                        receipt = self._handle(uow, command, context, meta, check_refs=check_refs)
+                    except OutOfOrderError:
+                        if context.at is not None:  # a back-dated record must fit the history as it is
+                            raise
+                        # Another writer added to an aggregate of this command after it read the clock:
+                        # decide it once more, now, against what that writer wrote.
+                        uow.rollback()
+                        uow.begin()
+                        meta = self._meta(context)
+                        receipt = self._retry_in_order(uow, command, context, meta, check_refs=check_refs)
+                except PingjingError as error:
+                    touched.append(uow.rollback())
+                    runs.append((error, meta, perf_counter() - started))
+                else:
+                    touched.append(uow.commit_point())
+                    runs.append((receipt, meta, perf_counter() - started))
         changed = uow.changed()
         failed = any(isinstance(outcome, PingjingError) for outcome, _, _ in runs)
         if not changed or dry_run or (all_or_nothing and failed):
@@ -266,6 +270,12 @@ class PingjingApp(Application[UUID]):
             return self._handle(uow, command, context, meta, check_refs=check_refs)
         except OutOfOrderError as error:  # the other writer's clock is ahead of ours
             raise ConflictError(f"{error}: changed by someone else at the same time; reload and retry") from None
+
+    def reading(self) -> AbstractContextManager[None]:
+        """A block whose reads of the store share one read transaction (one snapshot), where the
+        store offers that (SQLite files); elsewhere each read is its own, as always."""
+        reading = getattr(getattr(self.factory, "datastore", None), "reading", None)
+        return reading() if reading is not None else nullcontext()
 
     def _stored_version(self, aggregate_id: UUID) -> int:
         latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)

@@ -77,7 +77,9 @@ class UnitOfWork:
             return True
         if self._directory is not None and self._directory.get(aggregate_id) is not None:
             return True
-        return aggregate_id in self._repository
+        # One stored event says enough: nothing is decoded or folded (the repository's own
+        # ``in`` would rebuild the whole aggregate only to throw it away).
+        return bool(self._repository.event_store.recorder.select_events(aggregate_id, limit=1))
 
     def add(self, aggregate: Aggregate) -> None:
         """A new aggregate created by the current command."""

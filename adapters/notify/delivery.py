@@ -68,8 +68,9 @@ class Delivery:
         tally = Tally()
         claims: list[tuple[Notification, str, c.Command, Context]] = []
         abandons: list[tuple[c.RecordDeliveryAttempt, Context]] = []
-        for nid in ids:
-            notification = self.app.get_aggregate(nid)
+        with self.app.reading():
+            loaded = [(nid, self.app.get_aggregate(nid)) for nid in ids]
+        for nid, notification in loaded:
             if not isinstance(notification, Notification):
                 continue
             context = Context(Actor.system(), Channel.SYSTEM, at=now, correlation_id=nid.hex)

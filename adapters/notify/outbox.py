@@ -195,15 +195,16 @@ class Outbox:
 
     def _request(self, events: Sequence[tuple[int, Any]], summary: OutboxSummary, now: datetime | None) -> None:
         items: list[tuple[c.Command, Context]] = []
-        for position, event in events:
-            try:
-                message = self.composer.compose(position, event)
-                if message is not None:
-                    items.extend(self._requests(message, now))
-            except (LookupError, PydanticValidationError, PingjingError) as error:
-                summary.refused += 1
-                log.error("notification_request_failed", position=position, event=type(event).__qualname__,
-                          reason=str(error).splitlines()[0])
+        with self.app.reading():  # composing reads the cases as they stood: one read transaction
+            for position, event in events:
+                try:
+                    message = self.composer.compose(position, event)
+                    if message is not None:
+                        items.extend(self._requests(message, now))
+                except (LookupError, PydanticValidationError, PingjingError) as error:
+                    summary.refused += 1
+                    log.error("notification_request_failed", position=position, event=type(event).__qualname__,
+                              reason=str(error).splitlines()[0])
         if not items:
             return
         for (command, _), outcome in zip(items, self.app.execute_batch(items, all_or_nothing=False), strict=True):

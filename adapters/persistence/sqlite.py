@@ -14,7 +14,9 @@ history before the upgrade is sealed as found.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing import sqlite as es_sqlite
@@ -142,7 +144,52 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         return (int(head[0]), bytes(head[1])) if head else None
 
 
+class SessionSQLiteDatastore(es_sqlite.SQLiteDatastore):
+    """The library's datastore, whose reads can share one connection and one read transaction.
+
+    Deciding a batch of commands reads many aggregates one by one; each read of the library
+    takes a pooled connection, begins, selects, rolls back and gives the connection back. In
+    :meth:`reading`, every read of the thread (``transaction(commit=False)``) runs on one
+    cursor in one read transaction instead: one snapshot, a fraction of the calls. Writes are
+    untouched (the pool's writer connection, as always). A memory database, whose pool makes
+    readers and the writer exclude each other, reads as before.
+    """
+
+    _sessions: threading.local
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads of this thread share one read transaction until the block ends (nested: the outer one)."""
+        sessions = self.__dict__.setdefault("_sessions", threading.local())
+        if getattr(sessions, "cursor", None) is not None or self.pool.is_sqlite_memory_mode:
+            yield
+            return
+        with super().transaction(commit=False) as cursor:
+            sessions.cursor = cursor
+            try:
+                yield
+            finally:
+                sessions.cursor = None
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[es_sqlite.SQLiteCursor]:
+        """The library's transaction; a read inside :meth:`reading` runs on the session's cursor."""
+        sessions = self.__dict__.get("_sessions")
+        cursor = None if commit or sessions is None else getattr(sessions, "cursor", None)
+        if cursor is not None:
+            yield cursor
+            return
+        with super().transaction(commit=commit) as fresh:
+            yield fresh
+
+
 class ChainedSQLiteFactory(es_sqlite.SQLiteFactory):
     """The library's SQLite factory with the chained application recorder (the only factory here)."""
 
     application_recorder_class = ChainedSQLiteApplicationRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        # The library builds its own datastore from the environment; this one only adds
+        # methods (and a thread-local made on first use), so the built object is kept as it is.
+        self.datastore.__class__ = SessionSQLiteDatastore

@@ -41,6 +41,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -96,7 +97,10 @@ class CitizenPages:
     templates: Jinja2Templates = field(init=False)
 
     def __post_init__(self) -> None:
-        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        # Templates ship with the code: compiled once, not checked on disk at every render.
+        self.templates = Jinja2Templates(
+            env=Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False)
+        )
 
     @classmethod
     def from_services(cls, svc: Services) -> CitizenPages:

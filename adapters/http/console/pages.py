@@ -169,6 +169,7 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the code: not checked on disk at every render
     )
     env.globals.update(
         label=label,
