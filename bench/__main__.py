@@ -138,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if runs("rebuild") and args.rebuild_events:
         r = rebuild.measure(args.rebuild_events)
         n = f"{r.events:,}"
-        rows.append((f"rebuild all projections from {n} events, SQLite (events/s)", ">= 50,000",
-                     r.rebuild_per_second, r.decode_per_second, "read and decode only"))
+        rows.append((f"rebuild all projections from {n} events, SQLite (events/s)", ">= 100,000",
+                     r.rebuild_per_second, r.select_per_second, "plain SELECT of the events table"))
+        rows.append((f"read and decode only, {n} events (events/s)", "-",
+                     r.decode_per_second, r.select_per_second, "plain SELECT of the events table"))
         rows.append(("peak RSS of that rebuild (MB)", "< 500", r.peak_rss_mb, None, "-"))
         rows.append((f"rates query at {n} events, p95 (ms)", "< 10", r.rates_p95_ms, None, "-"))
 

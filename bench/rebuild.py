@@ -1,4 +1,8 @@
-"""Rebuild speed: all projections from a large store, beside reading and decoding alone.
+"""Rebuild speed: all projections from a large store, beside a plain read of the events table.
+
+The baseline is what reading the log costs at all: a plain ``SELECT`` of every row and column
+of the events table, fetched into Python and nothing decoded. Reading and decoding every
+event through the application's mapper, doing nothing else, is measured beside it.
 
 The store is the demo county scaled up (more days, the same generator); it is made once
 and kept under ``var/bench/`` for later runs. The rebuild runs in a child process so that
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sqlite3
 import subprocess
 import sys
 import time
@@ -68,10 +73,34 @@ class RebuildFigures:
     """What one rebuild measured."""
 
     events: int
+    select_per_second: float
     decode_per_second: float
     rebuild_per_second: float
     peak_rss_mb: float
     rates_p95_ms: float
+
+
+#: Rows fetched per call in the plain read (the runner reads 2,000 at a time as well).
+FETCH = 2000
+
+
+def plain_select(path: Path) -> float:
+    """Rows per second of a plain ``SELECT`` of the events table: every column of every row, fetched
+    into Python, nothing decoded (the cost of reading the log at all)."""
+    app = _app(path)
+    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+    app.close()
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        started = time.perf_counter()
+        cursor = conn.execute(f"SELECT * FROM {table}")  # noqa: S608 - the recorder's own table name
+        count = 0
+        while rows := cursor.fetchmany(FETCH):
+            count += len(rows)
+        seconds = time.perf_counter() - started
+    finally:
+        conn.close()
+    return count / seconds
 
 
 def decode_only(path: Path) -> float:
@@ -113,14 +142,15 @@ def child(path: Path) -> None:
 
 
 def measure(events: int) -> RebuildFigures:
-    """Generate (once), then time decoding alone and a full rebuild in a child process."""
+    """Generate (once), then time a plain read, decoding alone and a full rebuild in a child process."""
     path, count = ensure_store(events)
+    select = plain_select(path)
     decode = decode_only(path)
     out = subprocess.run(  # noqa: S603 - our own interpreter running our own module
         [sys.executable, "-m", "bench.rebuild", str(path)], check=True, capture_output=True, text=True
     ).stdout
     data = json.loads(out.strip().splitlines()[-1])
-    return RebuildFigures(count, decode, data["events"] / data["seconds"], data["rss_mb"], data["p95_ms"])
+    return RebuildFigures(count, select, decode, data["events"] / data["seconds"], data["rss_mb"], data["p95_ms"])
 
 
 if __name__ == "__main__":
