@@ -17,6 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from adapters.audit.seals import seal_if_changed
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_OK
+from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.notify.outbox import Outbox
 from adapters.privacy.retention import Retention
 from adapters.reports.publish import PUBLISH_HOUR, Reports
@@ -66,12 +67,14 @@ def leadership_for(rt: Runtime) -> Leadership:
     return FileLeadership(base.with_name(base.name + ".scheduler.lock"))
 
 
-def leader_jobs(rt: Runtime, *, outbox_seconds: float = 5.0, without: Sequence[str] = ()) -> list[LeaderJob]:
+def leader_jobs(
+    rt: Runtime, *, outbox_seconds: float = 5.0, without: Sequence[str] = (), foreground: Foreground = NO_FOREGROUND
+) -> list[LeaderJob]:
     """The jobs only the leading scheduler runs: the outbox, the weekly and monthly reports, the retention job,
-    and the daily seal of the log."""
+    and the daily seal of the log. The outbox steps aside for ``foreground`` (the requests of this process)."""
     jobs = []
     if "outbox" not in without:
-        outbox = Outbox.from_runtime(rt)
+        outbox = Outbox.from_runtime(rt, foreground=foreground)
         jobs.append(LeaderJob("outbox", IntervalTrigger(seconds=outbox_seconds), outbox.run_once))
     if "reports" not in without:
         reports = Reports(rt.app, ViewStore.beside(rt.app), rt.settings.reports_dir, policy=rt.policy)

@@ -25,6 +25,7 @@ from adapters.bootstrap import Runtime
 from adapters.cli import county
 from adapters.cli.common import EXIT_OK, UsageError
 from adapters.cli.scheduling import DUTIES, leader_jobs, leadership_for
+from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.http import create_app
 from adapters.notify.outbox import Outbox
 from adapters.qr.keys import load_keyring
@@ -85,10 +86,12 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
         return _worker(rt, args)
     sock = listen(args.host, args.port)
     views = _prepared(rt, args)
+    # One process serving HTTP too: the follower and the outbox step aside for its requests.
+    foreground = Foreground() if args.workers == 1 else NO_FOREGROUND
     scheduler = None
     if not args.no_scheduler:
         keeper = DeadlineKeeper(rt.app, views, Runner(rt.app, views, ALL, policy=rt.policy), rt.app.clock)
-        scheduler = SchedulerService(keeper, leadership_for(rt), jobs=leader_jobs(rt))
+        scheduler = SchedulerService(keeper, leadership_for(rt), jobs=leader_jobs(rt, foreground=foreground))
     stop = threading.Event()
     # uvicorn puts these back after its own handlers and re-raises the signal it caught: it lands here.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,7 +99,8 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     follower = None
     if not args.no_projections:
         runner = Runner(rt.app, views, ALL, policy=rt.policy)
-        follower = threading.Thread(target=runner.run_forever, args=(stop,), name="pingjing-projections", daemon=True)
+        follower = threading.Thread(target=runner.run_forever, args=(stop,), kwargs={"on_batch": foreground.step_aside},
+                                    name="pingjing-projections", daemon=True)
     _announce(sock, args, scheduler is not None, _example_scan(rt))
     if scheduler is not None:
         scheduler.start()
@@ -104,7 +108,7 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
         follower.start()
     try:
         if args.workers == 1:
-            _http(create_app(rt, views=views, scheduler=scheduler), sock)
+            _http(create_app(rt, views=views, scheduler=scheduler, foreground=foreground), sock)
         else:
             Workers(args, sock).run(stop)
     finally:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from adapters.bootstrap import Runtime
+from adapters.foreground import Foreground
 from adapters.http import api, cases, citizen, console, errors, ops, queries
 from adapters.http.limits import API_BODY_LIMIT, CITIZEN_BODY_LIMIT, BodyLimit
 from adapters.http.requestlog import RequestLog
@@ -50,9 +51,11 @@ def create_app(
     views: ViewStore | None = None,
     scheduler: SchedulerService | None = None,
     routers: Sequence[APIRouter] = (),
+    foreground: Foreground | None = None,
 ) -> FastAPI:
     """The app on ``rt``: ``views`` shared with the process's projection runner (default: beside the
-    events), ``scheduler`` the process's own (for health and metrics; None: not run here)."""
+    events), ``scheduler`` the process's own (for health and metrics; None: not run here);
+    ``foreground`` is told of every request in flight, for the process's background loops."""
     svc = Services(rt, views if views is not None else ViewStore.beside(rt.app), scheduler)
     app = FastAPI(title="pingjing 评警", version=_version(), description=DESCRIPTION)
     app.state.services = svc
@@ -66,7 +69,7 @@ def create_app(
     # Requests finish before the app shuts down; then the writer writes what it was handed and stops.
     app.router.add_event_handler("shutdown", svc.committer.stop)
 
-    app.add_middleware(RequestLog, metrics=metrics)
+    app.add_middleware(RequestLog, metrics=metrics, foreground=foreground)
 
     # The citizen pages and the probes first: the busiest routes are matched before the API's many.
     for router in (citizen.router(), ops.router(), api.router(), cases.router(), queries.router(), console.router(),

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.http.ops import Metrics
 
 log = structlog.get_logger("pingjing.http")
@@ -28,9 +29,10 @@ QUIET = frozenset({"/livez", "/healthz", "/metrics"})
 class RequestLog:
     """Give each request an id; after it, log one line and count it in the metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, foreground: Foreground | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.foreground = foreground or NO_FOREGROUND
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with its id bound; log and count it once answered."""
@@ -55,10 +57,12 @@ class RequestLog:
             await send(message)
 
         started = time.perf_counter()
+        self.foreground.started()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, stamped)
             finally:
+                self.foreground.finished()
                 self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

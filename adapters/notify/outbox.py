@@ -29,6 +29,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import ValidationError as PydanticValidationError
 
 from adapters.bootstrap import Runtime
+from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.notify import pending
 from adapters.notify.channels import Sender
 from adapters.notify.config import NotificationConfig, load_config
@@ -96,8 +97,11 @@ class Outbox:
         channels: Mapping[DeliveryChannel, Sender] | None = None,
         page: int = PAGE,
         chunk: int = CHUNK,
+        foreground: Foreground = NO_FOREGROUND,
     ) -> None:
         self.app = app
+        #: Stepped aside for between pages and chunks (requests served by this process go first).
+        self.foreground = foreground
         self.views = views
         self.config = config or NotificationConfig()
         self.delivery = Delivery(app, self.config, channels)
@@ -110,10 +114,12 @@ class Outbox:
         views.create(pending.SCHEMA)
 
     @classmethod
-    def from_runtime(cls, rt: Runtime, *, environ: Mapping[str, str] | None = None) -> Outbox:
+    def from_runtime(
+        cls, rt: Runtime, *, environ: Mapping[str, str] | None = None, foreground: Foreground = NO_FOREGROUND
+    ) -> Outbox:
         """The outbox of a process: views beside the events, recipients from ``PINGJING_NOTIFICATIONS``."""
         config = load_config(rt.settings.notifications, os.environ if environ is None else environ)
-        return cls(rt.app, ViewStore.beside(rt.app), config, policy=rt.policy)
+        return cls(rt.app, ViewStore.beside(rt.app), config, policy=rt.policy, foreground=foreground)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -172,6 +178,7 @@ class Outbox:
         position, head = self.views.position(TRACKING), self._head()
         decode = self.app.mapper.to_domain_event
         while position < head:
+            self.foreground.step_aside()
             page = self.app.recorder.select_notifications(
                 start=position + 1, limit=self.page, stop=head, topics=self.topics
             )
@@ -262,6 +269,7 @@ class Outbox:
             if not ids:
                 return
             seen.update(ids)
+            self.foreground.step_aside()
             tally = self.delivery.deliver(ids, moment, now)
             summary.delivered += tally.delivered
             summary.failed += tally.failed
