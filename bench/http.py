@@ -155,9 +155,9 @@ def _get(host: str, path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
 
-def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str, int]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--no-demo", "--port", "0"],
+def _start(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[str], str, int]:
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter running our own command
+        [sys.executable, "-m", "adapters.cli", "serve", "--no-demo", "--port", "0", "--workers", str(workers)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert server.stdout is not None
@@ -174,12 +174,16 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str, int]:
     raise RuntimeError("pingjing serve did not announce its address")
 
 
-def measure(requests: int = 5_000, concurrency: int = 32, seed: int = 7) -> HttpFigures:
-    """Post ``requests`` ratings with ``concurrency`` clients, then as many ``/livez`` requests."""
+def measure(requests: int = 5_000, concurrency: int = 32, seed: int = 7, workers: int = 1) -> HttpFigures:
+    """Post ``requests`` ratings with ``concurrency`` clients, then as many ``/livez`` requests.
+
+    ``workers`` > 1: ``serve --workers N`` (N HTTP processes on the port; the parent process
+    follows the log and runs the scheduler).
+    """
     with tempfile.TemporaryDirectory(prefix="pingjing-bench-http-") as name:
         env = _env(Path(name))
         paths = prepare(env)
-        server, host, port = _start(env)
+        server, host, port = _start(env, workers)
         try:
             rng = random.Random(seed)
             warm = [_post(host, rng.choice(paths), _form(rng), f"warm{n:020d}") for n in range(200)]
