@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from eventsourcing import sqlite as es_sqlite
@@ -24,6 +24,7 @@ from eventsourcing.persistence import OperationalError, StoredEvent
 
 from adapters.persistence import ChainError
 from adapters.persistence.chain import GENESIS, chain_rows, id_text
+from adapters.persistence.writelock import WriterLock
 
 # Table names in SQL text (S608) come from the library's recorder settings, never from input.
 
@@ -173,14 +174,24 @@ class SessionSQLiteDatastore(es_sqlite.SQLiteDatastore):
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[es_sqlite.SQLiteCursor]:
-        """The library's transaction; a read inside :meth:`reading` runs on the session's cursor."""
+        """The library's transaction; a read inside :meth:`reading` runs on the session's cursor,
+        a write holds the file's :class:`~adapters.persistence.writelock.WriterLock` throughout."""
         sessions = self.__dict__.get("_sessions")
         cursor = None if commit or sessions is None else getattr(sessions, "cursor", None)
         if cursor is not None:
             yield cursor
             return
-        with super().transaction(commit=commit) as fresh:
+        writer = self.writer_lock if commit else None
+        with writer.held() if writer is not None else nullcontext(), super().transaction(commit=commit) as fresh:
             yield fresh
+
+    @property
+    def writer_lock(self) -> WriterLock | None:
+        """The lock every writer of this file takes (None for a memory database)."""
+        if "_writer_lock" not in self.__dict__:
+            self.__dict__["_writer_lock"] = WriterLock.beside(self.pool.db_name)
+        lock: WriterLock | None = self.__dict__["_writer_lock"]
+        return lock
 
 
 class ChainedSQLiteFactory(es_sqlite.SQLiteFactory):

@@ -41,7 +41,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,8 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import OperationalError
 from psycopg import sql
+
+from adapters.persistence.writelock import WriterLock
 
 TABLE = "pingjing_citizen_keys"
 #: The advisory lock that creators take shared and a rotation's last pass exclusive (PostgreSQL).
@@ -253,7 +255,14 @@ class SqliteKeyTable(KeyTable):
 
     @contextmanager
     def _transaction(self, *, exclusive: bool, durable: bool) -> Iterator[KeyCursor]:
+        # The event store's writers' lock first (handed over at once between processes), then
         # BEGIN IMMEDIATE takes SQLite's single write lock: creators and a rotation are serialised.
+        writer = WriterLock.beside(self.path)
+        with writer.held() if writer is not None else nullcontext(), self._sqlite_transaction(durable) as cursor:
+            yield cursor
+
+    @contextmanager
+    def _sqlite_transaction(self, durable: bool) -> Iterator[KeyCursor]:
         conn = self._connection()
         try:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable or not self._wal else 'NORMAL'}")
