@@ -88,14 +88,21 @@ class FastUUIDAsHex(Transcoding):
 _ZONES: dict[timezone, timezone] = {}
 
 
+_from_iso = datetime.fromisoformat
+
+
 def read_moment(text: str) -> datetime:
     """``datetime.fromisoformat(text)``, its fixed UTC offset shared with every other moment read."""
-    value = datetime.fromisoformat(text)
+    value = _from_iso(text)
     zone = value.tzinfo
     if type(zone) is timezone:
         shared = _ZONES.setdefault(zone, zone)
         if shared is not zone:
-            return value.replace(tzinfo=shared)
+            # The constructor with positional arguments: several times cheaper than ``replace(tzinfo=)``.
+            # (A fixed offset has no repeated hour: ``fold`` is 0.)
+            return datetime(
+                value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, shared
+            )
     return value
 
 

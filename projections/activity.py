@@ -21,7 +21,7 @@ from domain.encounters import Encounter
 from domain.ratings import Rating
 from domain.transcodings import hex_of, stored, stored_moment, stored_occurred_at, text_of_hex
 from domain.values import QrSubject, Verdict
-from projections.base import Context, Projection, Reader
+from projections.base import Context, Projection, Reader, Share
 from projections.board import from_opt, from_ts, ts
 from projections.counts import Counts
 from projections.counts import schema as counts_schema
@@ -173,8 +173,8 @@ class ActivityProjection(Projection):
     tables = (ENCOUNTERS, COUNTS_TABLE)
     sources = (Encounter, Rating)
 
-    def __init__(self, views: ViewStore, context: Context) -> None:
-        super().__init__(views, context)
+    def __init__(self, views: ViewStore, context: Context, share: Share | None = None) -> None:
+        super().__init__(views, context, share)
         self.scopes: dict[tuple[str, str | None], tuple[str, ...]] = {}
         self.scopes_of = -1  # the registry changes they were derived at
         self.forget()
@@ -192,6 +192,8 @@ class ActivityProjection(Projection):
         # Everything remembered, in the order it was: the oldest go first.
         self.order: deque[Seen] = deque()
         self.dirty: dict[str, Seen] = {}
+        #: The rows made by :meth:`prepare`, for :meth:`flush` to write.
+        self.pending: tuple[list[tuple[Any, ...]], list[tuple[str, str, str, int]], str | None] | None = None
         self.newest: datetime | None = None
         # Encounters before this can no longer be linked (KEEP behind the newest one).
         self.horizon: datetime | None = None
@@ -309,32 +311,39 @@ class ActivityProjection(Projection):
 
     # -- writing ----------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Make the batch's rows before the write transaction (see :meth:`Projection.prepare`)."""
+        if self.pending is None:
+            self.pending = self._rows()
+
     def flush(self, cur: Cursor) -> None:
         """Write the batch's counts and encounter rows; let go of rows that can no longer be linked."""
+        encounters, counts, horizon = self.pending or self._rows()
+        self.pending = None
+        cur.executemany(UPSERT, encounters)
+        self.counts.write(cur, counts)
+        if horizon is not None:
+            cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (horizon,))
+
+    def _rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, str, int]], str | None]:
+        """The batch's encounter and counts rows, and the horizon before which rows go; the batch is then forgotten."""
         horizon = self.horizon
-        # Made before the first write, which takes the database's write lock (see Counts.rows).
-        counts = self.counts.rows()
         # The table only has to let a restart resume the attribution: older rows are not
         # written, and those written before are deleted.
-        cur.executemany(
-            UPSERT,
-            [
-                (
-                    text_of_hex(s.encounter_id),
-                    text_of_hex(s.officer_id) if s.officer_id else None,
-                    text_of_hex(s.unit_id),
-                    ts(s.happened_at),
-                    int(s.rated),
-                    s.position,
-                )
-                for s in self.dirty.values()
-                if horizon is None or s.happened_at >= horizon
-            ],
-        )
-        self.counts.write(cur, counts)
+        encounters = [
+            (
+                text_of_hex(s.encounter_id),
+                text_of_hex(s.officer_id) if s.officer_id else None,
+                text_of_hex(s.unit_id),
+                ts(s.happened_at),
+                int(s.rated),
+                s.position,
+            )
+            for s in self.dirty.values()
+            if horizon is None or s.happened_at >= horizon
+        ]
         self.dirty.clear()
-        if horizon is not None:
-            cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (ts(horizon),))
+        return encounters, self.counts.rows(), None if horizon is None else ts(horizon)
 
     def _prune(self, horizon: datetime) -> None:
         """Let go of the encounters remembered first, while they are before ``horizon``.

@@ -22,7 +22,7 @@ from domain.sla import step_clock
 from domain.values import CaseKind, Channel, Role
 from domain.workflow import CaseState, CloseOutcome, SlaStep
 from projections import board, ledger, timeline
-from projections.base import Context, Projection
+from projections.base import Context, Projection, Share
 from projections.counts import Counts
 from projections.counts import schema as counts_schema
 from projections.ledger import CANCELLED, LATE, MISSED, ON_TIME, StepRun
@@ -48,14 +48,19 @@ _LINE_KEY = itemgetter(0, 1)
 _VALUE: dict[StrEnum, str] = {
     member: member.value for kind in (SlaStep, CaseState, CaseKind, Channel, Role, CloseOutcome) for member in kind
 }
+#: The keys of ``CaseView.seqs`` (``"feedback:1"``), one string for every case that has it.
+_SEQ_KEYS: dict[tuple[str, int], str] = {}
 #: The metric of a step's run counted by its deadline, and of one done on time, per step.
 _DUE = {step.value: (f"step_due:{step.value}",) for step in SlaStep}
 _ON_TIME = {step.value: (f"step_on_time:{step.value}",) for step in SlaStep}
 
 LoadCase = Callable[[UUID, int], Case]
+Row = tuple[Any, ...]
+#: A batch's rows: board, audit, ledger, timeline, cases whose contact was erased, counts.
+_Rows = tuple[list[Row], list[Row], list[Row], list[Row], set[str], list[tuple[str, str, str, int]]]
 
 
-@dataclass
+@dataclass(slots=True)
 class CaseView:
     """What the projection keeps per case between events."""
 
@@ -103,9 +108,11 @@ class CasesProjection(Projection):
     )
     tables = (board.TABLE, ledger.TABLE, timeline.TABLE, AUDIT_TABLE, COUNTS_TABLE)
     sources = (Case,)
+    # Every row but the counts belongs to one case, and each case is folded from its own events.
+    shardable = True
 
-    def __init__(self, views: ViewStore, context: Context) -> None:
-        super().__init__(views, context)
+    def __init__(self, views: ViewStore, context: Context, share: Share | None = None) -> None:
+        super().__init__(views, context, share)
         self.load_case: LoadCase = context.load_case
         self.forget()
 
@@ -119,6 +126,8 @@ class CasesProjection(Projection):
         self.new_lines: list[tuple[Any, ...]] = []
         #: Cases whose contact was erased in this batch: their opening line is rewritten at the flush.
         self.erased_contacts: set[str] = set()
+        #: The rows made by :meth:`prepare`, for :meth:`flush` to write.
+        self.pending: _Rows | None = None
         self.fresh = self.views.position(self.tracking_name) == 0
 
     # -- folding ----------------------------------------------------------------------------
@@ -206,19 +215,12 @@ class CasesProjection(Projection):
         due = case.rectification_due if step is SlaStep.RECTIFICATION else None
         warn_at, due_at = step_clock(ctx.policy, ctx.calendar, step, started, flagged=flagged, due_at=due)
         value = _VALUE[step]
-        key = f"{value}:{case.round}"
-        view.seqs[key] = view.seqs.get(key, 0) + 1
-        run = StepRun(
-            case_ref=case.ref,
-            step=value,
-            round=case.round,
-            seq=view.seqs[key],
-            unit_code=view.unit_code,
-            started_at=started,
-            warn_at=warn_at,
-            deadline=due_at,
-            flagged=flagged,
-        )
+        round_ = case.round
+        key = _SEQ_KEYS.get((value, round_)) or _SEQ_KEYS.setdefault((value, round_), f"{value}:{round_}")
+        seqs = view.seqs
+        seq = seqs[key] = seqs.get(key, 0) + 1
+        # case_ref, step, round, seq, unit_code, started_at, warn_at, deadline, flagged
+        run = StepRun(case.ref, value, round_, seq, view.unit_code, started, warn_at, due_at, flagged)
         view.steps[step] = run
         self._dirty_step(run)
 
@@ -338,18 +340,33 @@ class CasesProjection(Projection):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def flush(self, cur: Cursor) -> None:
-        """Write the rows this batch changed.
+    def prepare(self) -> None:
+        """Make every row this batch changed, before the write transaction (see :meth:`Projection.prepare`)."""
+        if self.pending is None:
+            self.pending = self._rows()
 
-        Every row is made before the first one is written: the database's write lock is taken
-        at the first write, and the other projection's process may be waiting for it. Rows go
-        in key order, so each table's tree is walked once from left to right.
+    def flush(self, cur: Cursor) -> None:
+        """Write the rows this batch changed (made by :meth:`prepare`, or now).
+
+        Rows go in key order, so each table's tree is walked once from left to right.
         """
+        board_rows, audit_rows, ledger_rows, lines, erased, counts = self.pending or self._rows()
+        self.pending = None
+        cur.executemany(board.UPSERT, board_rows)
+        cur.executemany(AUDIT_UPSERT, audit_rows)
+        cur.executemany(ledger.UPSERT, ledger_rows)
+        cur.executemany(timeline.INSERT, lines)
+        timeline.erase_contacts(cur, erased)
+        self.counts.write(cur, counts)
+        self.fresh = False
+
+    def _rows(self) -> _Rows:
+        """The rows of what this batch changed, in key order; the batch is then forgotten."""
         registry = self.context.registry
         board_rows, audit_rows = [], []
         for view in self.dirty.values():
             case = view.case
-            deadlines = {run.step: board.ts(run.deadline) or "" for run in view.steps.values()}
+            deadlines = {run.step: run.deadline_text() for run in view.steps.values()}
             self._derive(view)
             unit_code = view.unit_code
             board_rows.append(
@@ -391,17 +408,12 @@ class CasesProjection(Projection):
         ledger_rows = sorted([run.values() for run in self.dirty_steps.values()], key=_LEDGER_KEY)
         lines = sorted(self.new_lines, key=_LINE_KEY)
         counts = self.counts.rows()
-        cur.executemany(board.UPSERT, board_rows)
-        cur.executemany(AUDIT_UPSERT, audit_rows)
-        cur.executemany(ledger.UPSERT, ledger_rows)
-        cur.executemany(timeline.INSERT, lines)
-        timeline.erase_contacts(cur, self.erased_contacts)
-        self.counts.write(cur, counts)
+        erased = self.erased_contacts
         self.dirty.clear()
         self.dirty_steps.clear()
         self.new_lines = []
-        self.erased_contacts.clear()
-        self.fresh = False
+        self.erased_contacts = set()
+        return board_rows, audit_rows, ledger_rows, lines, erased, counts
 
 
 @dataclass(frozen=True)

@@ -43,24 +43,36 @@ class StepRun:
     #: How a case's timeline shows this run while it runs (``"feedback due 2021-09-22 10:00"``):
     #: made once, by the cases projection, for all the lines that show it. Not stored.
     shown: str | None = field(default=None, compare=False, repr=False)
+    #: The stored text of the moments that never change (start, warning, deadline), made once
+    #: for every time the row is written. Not stored.
+    fixed: tuple[str, str, str] | None = field(default=None, compare=False, repr=False)
 
     def values(self) -> tuple[Any, ...]:
         """The row to store."""
+        started, warn, deadline = self.fixed or self._fixed()
         return (
             self.case_ref,
             self.step,
             self.round,
             self.seq,
             self.unit_code,
-            ts(self.started_at),
-            ts(self.warn_at),
-            ts(self.deadline),
+            started,
+            warn,
+            deadline,
             int(self.flagged),
-            ts(self.ended_at),
+            None if self.ended_at is None else ts(self.ended_at),
             self.status,
-            ts(self.warned_at),
-            ts(self.breached_at),
+            None if self.warned_at is None else ts(self.warned_at),
+            None if self.breached_at is None else ts(self.breached_at),
         )
+
+    def deadline_text(self) -> str:
+        """The deadline as stored (``ts``)."""
+        return (self.fixed or self._fixed())[2]
+
+    def _fixed(self) -> tuple[str, str, str]:
+        self.fixed = fixed = (str(ts(self.started_at)), str(ts(self.warn_at)), str(ts(self.deadline)))
+        return fixed
 
     @classmethod
     def from_row(cls, r: tuple[Any, ...]) -> StepRun:

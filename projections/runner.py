@@ -8,6 +8,11 @@ arrived since the last one. The rows are read with one plain query on the event 
 own connection and decoded straight from the row (:class:`domain.transcodings.EventDecoder`).
 Live, the runner waits for new events by polling (SQLite) or by PostgreSQL's
 LISTEN/NOTIFY, which the event store sends on every insert.
+
+A shardable projection (:class:`projections.base.Share`) stored in shares, as a rebuild in
+shares leaves it until it merges them, is folded as its shares, each from its own position.
+A runner given one ``share`` folds only that share, and its query reads only that share's
+events of the projection's aggregates.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from domain.aggregate import event_topics
 from domain.application import PingjingApp
 from domain.sla import SlaPolicy, WorkingCalendar
 from domain.transcodings import EventDecoder
-from projections.base import Context, Projection, Reader
+from projections.base import Context, Projection, Reader, Share, tracking_name_of
 from projections.registry import Registry
 from projections.store import ViewStore
 
@@ -83,31 +88,75 @@ class Runner:
         *,
         policy: SlaPolicy | None = None,
         page: int = PAGE,
+        share: Share | None = None,
     ) -> None:
         self.app = app
         self.views = views
         self.page = page
+        self.classes = list(projection_classes)
+        #: The one share of the shardable projections this runner folds (None: as stored).
+        self.share = share
         self.context = Context(
             Registry(),
             policy or SlaPolicy.default(),
             WorkingCalendar(),
             load_case=lambda case_id, version: app.repository.get(case_id, version=version),
         )
-        self.projections = [cls(views, self.context) for cls in projection_classes]
-        sources = {source for p in self.projections for source in p.sources}
+        sources = {source for cls in self.classes for source in cls.sources}
         self.topics = sorted({*Registry.TOPICS, *event_topics(*sources)})
-        self.read, text_ids_are_uuids = _reader(app, self.topics)
+        sharded = event_topics(*{s for cls in self.classes if cls.shardable for s in cls.sources}) if share else []
+        self.read, text_ids_are_uuids = _reader(app, self.topics, sharded, share)
         self.decode = EventDecoder(app.mapper, text_ids_are_uuids=text_ids_are_uuids)
-        # Per topic: whether the registry reads it, and which projections do (with their readers).
-        self.routes: dict[str, tuple[bool, list[tuple[Projection, Reader | None]]]] = {}
-        reads = [(p, set(event_topics(*p.sources)), p.readers()) for p in self.projections]
-        for topic in self.topics:
-            consumers = [(p, readers.get(topic)) for p, topics, readers in reads if topic in topics]
-            self.routes[topic] = (topic in Registry.TOPICS, consumers)
-        self.views.create([s for p in self.projections for s in p.schema])
+        self.views.create([s for cls in self.classes for s in cls.schema])
+        self.projections: list[Projection] = self._lay_out()
+        #: Events of the registry applied (every share of a rebuild in shares reads them all).
+        self.registry_events = 0
         self._registry_position = 0
         # The position each projection's in-memory state stands at (it loads lazily from its rows).
         self._in_memory: dict[str, int] = {}
+
+    # -- the projections and their shares -------------------------------------------------------
+
+    def _layout(self) -> dict[str, int]:
+        """In how many shares each shardable projection is to be folded (0: whole)."""
+        return {
+            cls.name: self.share.count if self.share else self.views.share_count(tracking_name_of(cls.name))
+            for cls in self.classes
+            if cls.shardable
+        }
+
+    def _lay_out(self, layout: dict[str, int] | None = None) -> list[Projection]:
+        """An instance of each projection, or of each of its shares (:meth:`_layout`)."""
+        layout = self._layout() if layout is None else layout
+        projections: list[Projection] = []
+        for cls in self.classes:
+            count = layout.get(cls.name, 0)
+            if self.share is not None and cls.shardable:
+                projections.append(cls(self.views, self.context, self.share))
+            elif count:
+                projections.extend(cls(self.views, self.context, Share(index, count)) for index in range(count))
+            else:
+                projections.append(cls(self.views, self.context))
+        return projections
+
+    def _consumers(self) -> dict[str, tuple[bool, list[tuple[Projection, Reader | None]]]]:
+        """Per topic: whether the registry reads it, and which projections do (with their readers).
+
+        Shares of a projection folded side by side here take the events of their own aggregates
+        only, decoded (no reader: a reader's result may not say whose event it was).
+        """
+        routes: dict[str, tuple[bool, list[tuple[Projection, Reader | None]]]] = {}
+        reads = [
+            (p, set(event_topics(*p.sources)), {} if self._filters(p) else p.readers()) for p in self.projections
+        ]
+        for topic in self.topics:
+            consumers = [(p, readers.get(topic)) for p, topics, readers in reads if topic in topics]
+            routes[topic] = (topic in Registry.TOPICS, consumers)
+        return routes
+
+    def _filters(self, projection: Projection) -> bool:
+        """Whether this runner must pick a share's events out itself (its query did not)."""
+        return projection.share is not None and self.share is None
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -116,26 +165,34 @@ class Runner:
         return int(self.app.recorder.max_notification_id() or 0)
 
     def status(self) -> list[Status]:
-        """Each projection's position and lag."""
+        """Each projection's position and lag (a projection stored in shares: its slowest share's)."""
         head = self.head()
-        return [Status(p.name, self.views.position(p.tracking_name), head) for p in self.projections]
+        return [Status(cls.name, self.views.standing(tracking_name_of(cls.name)), head) for cls in self.classes]
 
     # -- rebuilding -------------------------------------------------------------------------
 
-    def reset(self) -> None:
-        """Drop the projections' tables and positions (the next catch-up rebuilds them)."""
+    def reset(self, *, shares: int = 1) -> None:
+        """Drop the projections' tables and positions (the next catch-up rebuilds them).
+
+        ``shares`` above 1 stores each shardable projection as that many shares, each at position 0,
+        for as many runners (``share``) to rebuild side by side (:mod:`projections.parallel`).
+        A runner of one share does not reset: the other shares' rows are in the same tables.
+        """
+        if self.share is not None:
+            msg = "a runner of one share cannot reset the projection; reset it whole first"
+            raise ValueError(msg)
         with self.views.transaction(commit=True) as cur:
-            for projection in self.projections:
-                for table in projection.tables:
-                    cur.execute(f"DROP TABLE IF EXISTS {table}")
-                self.views.reset_position(cur, projection.tracking_name)
-        for projection in self.projections:
-            projection.forget()
+            for cls in self.classes:
+                self.views.drop(cur, cls.tables)
+                self.views.reset_position(cur, tracking_name_of(cls.name))
+                if cls.shardable and shares > 1:
+                    self.views.lay_out_shares(cur, tracking_name_of(cls.name), shares)
+        self.views.create([s for cls in self.classes for s in cls.schema])
+        self.projections = self._lay_out()
         self._in_memory = {}
         self.context.registry = Registry()
         self.context.registry_changes += 1
         self._registry_position = 0
-        self.views.create([s for p in self.projections for s in p.schema])
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -172,13 +229,21 @@ class Runner:
         return applied
 
     def _stored_positions(self) -> dict[str, int]:
-        """Each projection's stored position; a projection whose memory is not at that position
-        (another runner moved the tables on) forgets and resumes from the stored rows."""
-        positions = {p.name: self.views.position(p.tracking_name) for p in self.projections}
+        """Each projection's stored position, by tracking name; a projection whose memory is not at
+        that position (another runner moved the tables on) forgets and resumes from the stored rows.
+
+        A projection stored in shares since this runner last looked (or no longer) is laid out anew.
+        """
+        layout = self._layout()
+        if layout != {p.name: p.share.count if p.share else 0 for p in self.projections if p.shardable}:
+            self.projections = self._lay_out(layout)
+            self._in_memory = {}
+        positions = {p.tracking_name: self.views.position(p.tracking_name) for p in self.projections}
         for projection in self.projections:
-            if self._in_memory.get(projection.name) != positions[projection.name]:
+            key = projection.tracking_name
+            if self._in_memory.get(key) != positions[key]:
                 projection.forget()
-                self._in_memory[projection.name] = positions[projection.name]
+                self._in_memory[key] = positions[key]
         return positions
 
     def _apply_page(
@@ -205,11 +270,15 @@ class Runner:
                 last = rows[-1][0] if len(rows) == limit else head
                 fetched += len(rows)
                 applied += self._fold(rows, routes, positions, as_of)
+            behind = [p for p in self.projections if last > positions[p.tracking_name]]
+            # The rows are made before the transaction, which holds the store's write lock throughout.
+            for projection in behind:
+                projection.prepare()
             with self.views.transaction(commit=True) as cur:
-                for projection in self.projections:
-                    if last > positions[projection.name]:
-                        projection.flush(cur)
-                        self.views.record_position(cur, projection.tracking_name, positions[projection.name], last)
+                for projection in behind:
+                    key = projection.tracking_name
+                    projection.flush(cur)
+                    self.views.record_position(cur, key, positions[key], last)
         except BaseException:
             # In-memory state may hold half a page: start again from what is stored.
             for projection in self.projections:
@@ -217,8 +286,9 @@ class Runner:
             self._in_memory = {}
             raise
         for projection in self.projections:
-            positions[projection.name] = max(positions[projection.name], last)
-            self._in_memory[projection.name] = positions[projection.name]
+            key = projection.tracking_name
+            positions[key] = max(positions[key], last)
+            self._in_memory[key] = positions[key]
         self._registry_position = max(self._registry_position, last)
         return last, applied
 
@@ -241,9 +311,11 @@ class Runner:
             if as_of is not None and event.meta.occurred_at > as_of:
                 continue
             applied += 1
-            if reads_registry and position > self._registry_position and registry.apply(event):
-                self._registry_position = position
-                self.context.registry_changes += 1
+            if reads_registry:
+                self.registry_events += 1
+                if position > self._registry_position and registry.apply(event):
+                    self._registry_position = position
+                    self.context.registry_changes += 1
             for name, apply in folds:
                 if position > positions[name]:
                     apply(position, event)
@@ -252,11 +324,14 @@ class Runner:
     def _routes(self, *, light: bool) -> dict[str, _Route]:
         """How each topic is folded (``light``: readers allowed)."""
         routes: dict[str, _Route] = {}
-        for topic, (reads_registry, consumers) in self.routes.items():
+        for topic, (reads_registry, consumers) in self._consumers().items():
             # Looked up now, not at construction: a test may wrap a projection's apply in between.
-            folds: list[tuple[str, Fold]] = [(p.name, p.apply) for p, _ in consumers]
+            folds: list[tuple[str, Fold]] = [
+                (p.tracking_name, _only(p.share, p.apply) if p.share and self._filters(p) else p.apply)
+                for p, _ in consumers
+            ]
             readers: list[tuple[str, Fold, Reader]] = [
-                (p.name, p.apply, reader) for p, reader in consumers if reader is not None
+                (p.tracking_name, p.apply, reader) for p, reader in consumers if reader is not None
             ]
             light_topic = light and not reads_registry and len(readers) == len(folds)
             routes[topic] = (reads_registry, readers if light_topic else None, folds)
@@ -322,32 +397,65 @@ class Runner:
         return self.views.dialect == "postgres" and _is_postgres(self.app)
 
 
+def _only(share: Share, apply: Fold) -> Fold:
+    """``apply`` for the events of the aggregates in ``share``."""
+    holds = share.holds
+
+    def fold(position: int, event: Any) -> None:
+        if holds(event.originator_id):
+            apply(position, event)
+
+    return fold
+
+
 Fetch = Callable[[int, int, int], Sequence[Row]]
 
 
-def _reader(app: PingjingApp, topics: Sequence[str]) -> tuple[Fetch, bool]:
+def _reader(
+    app: PingjingApp, topics: Sequence[str], sharded: Sequence[str] = (), share: Share | None = None
+) -> tuple[Fetch, bool]:
     """How to fetch the rows of ``topics`` after a position, up to another, at most so many,
-    in log order; and whether the ids it gives as text are UUIDs."""
+    in log order; and whether the ids it gives as text are UUIDs.
+
+    Of the ``sharded`` topics, only the events of the aggregates in ``share`` are fetched (all of
+    them from a store this runner cannot query in SQL: its projections then pick theirs out).
+    """
     recorder: Any = app.recorder
+    if share is None:
+        sharded = ()
+    plain = [topic for topic in topics if topic not in sharded]
+    sharded = [topic for topic in topics if topic in sharded]
     if isinstance(recorder, SQLiteApplicationRecorder):
-        return _sqlite_reader(recorder, topics), recorder.datastore.originator_id_type == "uuid"
+        return _sqlite_reader(recorder, plain, sharded, share), recorder.datastore.originator_id_type == "uuid"
     if isinstance(recorder, PostgresApplicationRecorder):
-        return _postgres_reader(recorder, topics), False
+        return _postgres_reader(recorder, plain, sharded, share), False
 
     def read(after: int, stop: int, limit: int) -> list[Row]:
         notifications = recorder.select_notifications(start=after + 1, limit=limit, stop=stop, topics=topics)
         return [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in notifications]
 
+    if share is not None and sharded:
+        msg = f"a share of a projection needs a SQL event store, not {type(recorder).__name__}"
+        raise TypeError(msg)
     return read, False
 
 
-def _sqlite_reader(recorder: SQLiteApplicationRecorder, topics: Sequence[str]) -> Fetch:
+def _sqlite_reader(
+    recorder: SQLiteApplicationRecorder, plain: Sequence[str], sharded: Sequence[str], share: Share | None
+) -> Fetch:
     """The library's query of notifications (``rowid`` is the position), with rows as plain tuples."""
+    wanted = f"topic IN ({','.join('?' * len(plain))})"
+    if sharded and share is not None:
+        # The id is stored as text (32 hex digits, or the dashed form): its last character.
+        digits = ",".join(f"'{digit}'" for digit in share.digits)
+        mine = f"substr(originator_id, -1) IN ({digits})"
+        wanted = f"({wanted} OR (topic IN ({','.join('?' * len(sharded))}) AND {mine}))"
     statement = (
         f"SELECT rowid, originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
-        f"WHERE rowid > ? AND rowid <= ? AND topic IN ({','.join('?' * len(topics))}) ORDER BY rowid LIMIT ?"
+        f"WHERE rowid > ? AND rowid <= ? AND {wanted} ORDER BY rowid LIMIT ?"
     )
     datastore = recorder.datastore
+    topics = (*plain, *sharded)
 
     def read(after: int, stop: int, limit: int) -> list[Row]:
         with datastore.transaction(commit=False) as c:
@@ -359,18 +467,25 @@ def _sqlite_reader(recorder: SQLiteApplicationRecorder, topics: Sequence[str]) -
     return read
 
 
-def _postgres_reader(recorder: PostgresApplicationRecorder, topics: Sequence[str]) -> Fetch:
+def _postgres_reader(
+    recorder: PostgresApplicationRecorder, plain: Sequence[str], sharded: Sequence[str], share: Share | None
+) -> Fetch:
     """The library's query of notifications, with rows as plain tuples."""
+    wanted: sql.Composable = sql.SQL("topic = ANY(%s)")
+    if sharded and share is not None:
+        # The id's last hex digit, whether the column holds UUIDs or their text.
+        mine = sql.SQL("right(originator_id::text, 1) = ANY({})").format(sql.Literal(list(share.digits)))
+        wanted = sql.SQL("({} OR (topic = ANY(%s) AND {}))").format(wanted, mine)
     statement = sql.SQL(
         "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
-        "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) ORDER BY notification_id LIMIT %s"
-    ).format(sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name))
+        "WHERE notification_id > %s AND notification_id <= %s AND {} ORDER BY notification_id LIMIT %s"
+    ).format(sql.Identifier(recorder.datastore.schema), sql.Identifier(recorder.events_table_name), wanted)
     datastore = recorder.datastore
-    wanted = list(topics)
+    lists = [list(plain), list(sharded)] if sharded and share is not None else [list(plain)]
 
     def read(after: int, stop: int, limit: int) -> list[Row]:
         with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement, (after, stop, wanted, limit), prepare=True)
+            cursor.execute(statement, (after, stop, *lists, limit), prepare=True)
             return cursor.fetchall()
 
     return read

@@ -144,6 +144,29 @@ class ViewStore:
             for statement in statements:
                 cur.execute(statement.removesuffix(SQLITE_ONLY) if self.dialect == "postgres" else statement)
 
+    def drop(self, cur: Cursor, tables: Sequence[str]) -> None:
+        """Drop these view tables (a rebuild from scratch).
+
+        SQLite as built here overwrites every page it frees with zeros (``secure_delete``), which
+        makes dropping a large view cost as much as writing it again. The views hold nothing the
+        log does not (an erased contact is shown erased, its line rewritten when the erasure
+        came), so their pages are freed as they are (``FAST``: a page written anyway is still
+        cleaned) and the connection's setting is put back.
+        """
+        if self.dialect != "sqlite":
+            for table in tables:
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+            return
+        cur.execute("PRAGMA secure_delete")
+        row = cur.fetchone()
+        setting = int(row[0]) if row else 1
+        cur.execute("PRAGMA secure_delete = FAST")
+        try:
+            for table in tables:
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
+        finally:
+            cur.execute(f"PRAGMA secure_delete = {setting:d}")
+
     def position(self, name: str) -> int:
         """How far the named projection has applied the log (0: nothing yet)."""
         return int(self.tracking.max_tracking_id(name) or 0)
@@ -160,9 +183,12 @@ class ViewStore:
         rolls the transaction back and the runner resumes from what is stored.
         """
         if expected == 0:
+            # A rebuild in shares lays its shares' rows out at 0 first (see :meth:`lay_out_shares`).
+            table = self._tracking_table
             cur.execute(
-                f"INSERT INTO {self._tracking_table} (application_name, notification_id) VALUES (?, ?) "
-                "ON CONFLICT (application_name) DO NOTHING",
+                f"INSERT INTO {table} (application_name, notification_id) VALUES (?, ?) "
+                f"ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id "
+                f"WHERE {table}.notification_id = 0",
                 (name, position),
             )
         else:
@@ -176,9 +202,75 @@ class ViewStore:
             raise IntegrityError(msg)
 
     def reset_position(self, cur: Cursor, name: str) -> None:
-        """Forget a projection's position (before a rebuild from scratch)."""
-        cur.execute(f"DELETE FROM {self._tracking_table} WHERE application_name = ?", (name,))
+        """Forget a projection's position, and its shares' (before a rebuild from scratch)."""
+        cur.execute(
+            f"DELETE FROM {self._tracking_table} WHERE application_name = ? OR substr(application_name, 1, ?) = ?",
+            (name, len(name) + 1, f"{name}/"),
+        )
+
+    # -- shares (see projections.base.Share) ----------------------------------------------------
+
+    def positions_of(self, name: str) -> dict[str, int]:
+        """The stored positions of a projection and of its shares, by tracking name."""
+        rows = self.query(
+            f"SELECT application_name, notification_id FROM {self._tracking_table} "
+            "WHERE application_name = ? OR substr(application_name, 1, ?) = ?",
+            (name, len(name) + 1, f"{name}/"),
+        )
+        return {str(n): int(p) for n, p in rows}
+
+    def standing(self, name: str) -> int:
+        """Where a projection stands: its position, or its slowest share's (a share not stored: 0)."""
+        positions = self.positions_of(name)
+        count = share_count_of(name, positions)
+        if not count:
+            return positions.get(name, 0)
+        return min(positions.get(f"{name}/{index}/{count}", 0) for index in range(count))
+
+    def share_count(self, name: str) -> int:
+        """In how many shares the projection is stored (0: whole, one position of its own)."""
+        return share_count_of(name, self.positions_of(name))
+
+    def lay_out_shares(self, cur: Cursor, name: str, count: int) -> None:
+        """Store a projection as ``count`` shares, each at position 0 (after :meth:`reset_position`).
+
+        Every runner that then looks finds the shares, folds each on its own and leaves the
+        whole projection's position alone, until :meth:`merge_shares`.
+        """
+        cur.executemany(
+            f"INSERT INTO {self._tracking_table} (application_name, notification_id) VALUES (?, 0)",
+            [(f"{name}/{index}/{count}",) for index in range(count)],
+        )
+
+    def merge_shares(self, name: str) -> bool:
+        """Store a projection whose shares all reached one position as one whole at that position.
+
+        False (and nothing changed) when its shares stand at different positions, or it has none.
+        """
+        with self.transaction(commit=True) as cur:
+            cur.execute(
+                f"SELECT application_name, notification_id FROM {self._tracking_table} "
+                "WHERE application_name = ? OR substr(application_name, 1, ?) = ?",
+                (name, len(name) + 1, f"{name}/"),
+            )
+            found = {str(n): int(p) for n, p in cur.fetchall()}
+            count = share_count_of(name, found)
+            reached = {found.get(f"{name}/{index}/{count}", 0) for index in range(count)}
+            if not count or name in found or len(reached) != 1:
+                return False
+            self.reset_position(cur, name)
+            self.record_position(cur, name, 0, reached.pop())
+        return True
 
     def close(self) -> None:
         """Release the connections this store opened itself."""
         self.datastore.close()
+
+
+def share_count_of(name: str, positions: dict[str, int]) -> int:
+    """In how many shares ``positions`` (:meth:`ViewStore.positions_of`) store the projection ``name``."""
+    counts = {int(key.rsplit("/", 1)[1]) for key in positions if key != name}
+    if len(counts) > 1:
+        msg = f"{name} is stored in shares of different layouts: {sorted(positions)}"
+        raise ValueError(msg)
+    return counts.pop() if counts else 0
