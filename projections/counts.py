@@ -99,9 +99,11 @@ class Counts:
         if self.grouped:
             by_metrics: Counter[tuple[str, str, tuple[str, ...]]] = Counter()
             _spread(by_metrics, self.grouped)
+            get = spread.get  # not ``+=``: a Counter's missing key costs a call of ``__missing__``
             for (scope, period, metrics), amount in by_metrics.items():
                 for metric in metrics:
-                    spread[(scope, period, metric)] += amount
+                    cell = (scope, period, metric)
+                    spread[cell] = get(cell, 0) + amount
         return spread
 
     def flush(self, cur: Cursor) -> None:

@@ -108,7 +108,12 @@ class Runner:
         self.read, text_ids_are_uuids = _reader(app, self.topics, sharded, share)
         self.decode = EventDecoder(app.mapper, text_ids_are_uuids=text_ids_are_uuids)
         self.views.create([s for cls in self.classes for s in cls.schema])
-        self.projections: list[Projection] = self._lay_out()
+        try:
+            layout = self._layout()
+        except ValueError:
+            # Shares of different rebuilds stored at once: catching up says so; a reset mends it.
+            layout = {}
+        self.projections: list[Projection] = self._lay_out(layout)
         #: Events of the registry applied (every share of a rebuild in shares reads them all).
         self.registry_events = 0
         self._registry_position = 0

@@ -166,3 +166,23 @@ def test_a_rebuild_in_one_process_of_a_projection_stored_in_shares_forgets_the_s
     assert tracked(views) == {CASES: only_cases.head()}
     rebuilt = dump(rebuild_in_memory(app))
     assert {t: dump(views)[t] for t in CasesProjection.tables} == {t: rebuilt[t] for t in CasesProjection.tables}
+
+
+def test_shares_of_two_layouts_at_once_are_refused_until_a_reset_lays_the_projection_out_again(
+    history: County,
+) -> None:
+    app = history.app
+    views = ViewStore.beside(app)
+    runner = Runner(app, views, ALL)
+    runner.reset(shares=2)
+    with views.transaction(commit=True) as cur:
+        views.lay_out_shares(cur, CASES, 3)
+
+    confused = Runner(app, views, ALL)
+    with pytest.raises(ValueError, match="different layouts"):
+        confused.catch_up()
+    confused.reset()
+    confused.catch_up()
+
+    assert tracked(views) == {CASES: confused.head()}
+    assert dump(views) == dump(rebuild_in_memory(app))
