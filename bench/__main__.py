@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 from adapters.store import connect_postgres, resolve
-from bench import http, ingest, rebuild
+from bench import POSTGRES_URL, http, ingest, num, rebuild
 from bench import scheduler as scheduler_bench
 from bench.machine import describe
 from domain.application import PingjingApp
@@ -18,7 +17,6 @@ from domain.application import PingjingApp
 RESULTS = Path(__file__).with_name("results.md")
 #: The parts ``--only`` picks from (``python -m bench --only rebuild``).
 PARTS = ("ingest", "rebuild", "scheduler", "http")
-POSTGRES_URL = os.environ.get("PINGJING_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _app(database: str) -> PingjingApp:
@@ -65,12 +63,6 @@ class _PostgresSchema:
     def __exit__(self, *exc: object) -> None:
         with connect_postgres(resolve(POSTGRES_URL).env) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
 
 
 def scheduler_rows(open_cases: int) -> list[tuple[str, str, float | None, float | None, str]]:
@@ -166,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
     header = "| figure | target | measured | baseline (same run) | ratio | baseline is |\n|---|---|---|---|---|---|\n"
     body = "".join(
-        f"| {name} | {target} | {_num(measured)} | {_num(base)} | "
+        f"| {name} | {target} | {num(measured)} | {num(base)} | "
         f"{f'{measured / base:.2f}x' if base else '-'} | {what} |\n"
         for name, target, measured, base, what in rows
     )

@@ -47,13 +47,13 @@ from psycopg import sql
 from adapters.demo import DEFAULT_UNTIL, load_demo
 from adapters.privacy.keystore import TABLE as KEYS_TABLE
 from adapters.store import connect_postgres, resolve
+from bench import POSTGRES_URL, num
 from bench.machine import describe
 from domain.application import PingjingApp
 from projections import ALL
 from projections.parallel import rebuild_in_parallel
 from projections.store import ViewStore
 
-DEFAULT_URL = os.environ.get("PINGJING_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 RESULTS = Path(__file__).with_name("province.md")
 DESCRIPTION = "Every county's demo in one PostgreSQL database, one schema each: ingest, rebuild, size, estimate."
 #: Every schema of a run is ``pj_province_<run>_...``; nothing else is created or dropped.
@@ -533,15 +533,6 @@ def simulate(
 # -- the report -------------------------------------------------------------------------------
 
 
-def num(value: float | None, digits: int = 0) -> str:
-    """A figure as the bench prints them."""
-    if value is None:
-        return "-"
-    if digits == 0 and abs(value) < 100:
-        digits = 2
-    return f"{value:,.{digits}f}"
-
-
 def duration(seconds: float) -> str:
     """Seconds, minutes, hours or days, whichever reads best."""
     if seconds < 120:
@@ -844,7 +835,7 @@ def run(argv: list[str] | None = None) -> Province | None:
     parser.add_argument("--counties", type=int, default=100)
     parser.add_argument("--days", type=int, default=30, help="days of demo activity per county")
     parser.add_argument("--loaders", type=int, default=2, help="counties loaded at once, one process each")
-    parser.add_argument("--postgres", default=DEFAULT_URL, help="the database (default: $PINGJING_BENCH_POSTGRES)")
+    parser.add_argument("--postgres", default=POSTGRES_URL, help="the database (default: $PINGJING_BENCH_POSTGRES)")
     parser.add_argument("--window-minutes", type=float, default=360,
                         help="simulated time per transaction of a county (group commit)")
     parser.add_argument("--burst", type=float, default=Assumptions.burst_per_second,

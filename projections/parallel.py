@@ -66,23 +66,32 @@ def rebuild_one(
 ) -> Rebuilt:
     """Drop (unless ``reset`` is False: done already) and rebuild one projection, or one share of it,
     in this process."""
-    app = PingjingApp(env=env, observers=[])
-    views = ViewStore.sqlite_file(into) if into else ViewStore.beside(app)
     policy = SlaPolicy.from_toml(policy_toml) if policy_toml else None
     page = PAGE if share is None else SHARE_PAGE
-    runner = Runner(app, views, [BY_NAME[name]], policy=policy, page=page, share=share)
-    if reset:
-        runner.reset()
-    started = time.perf_counter()
-    with _collected_per_page() as collect:
-        events = runner.catch_up(until_position=until_position, as_of=as_of, progress=collect)
-    seconds = time.perf_counter() - started
-    if into:
-        views.close()
-    app.close()
+    with _opened(env, into) as (app, views):
+        runner = Runner(app, views, [BY_NAME[name]], policy=policy, page=page, share=share)
+        if reset:
+            runner.reset()
+        started = time.perf_counter()
+        with _collected_per_page() as collect:
+            events = runner.catch_up(until_position=until_position, as_of=as_of, progress=collect)
+        seconds = time.perf_counter() - started
     return Rebuilt(
         name, events, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, runner.registry_events
     )
+
+
+@contextmanager
+def _opened(env: dict[str, str], into: Path | None) -> Iterator[tuple[PingjingApp, ViewStore]]:
+    """The application on ``env`` and its views (beside the events, or in the file ``into``), closed after."""
+    app = PingjingApp(env=env, observers=[])
+    views = ViewStore.sqlite_file(into) if into else ViewStore.beside(app)
+    try:
+        yield app, views
+    finally:
+        if into:
+            views.close()
+        app.close()
 
 
 #: A page in so many, at least, is looked at by the cyclic garbage collector (see below).
@@ -146,15 +155,9 @@ def rebuild_in_parallel(
     count = default_shares() if shares is None else max(1, shares)
     # Every projection is dropped here, once, before the processes start (the shares of one
     # share its tables), and the shares are laid out; so is the end every process stops at.
-    app = PingjingApp(env=env, observers=[])
-    views = ViewStore.sqlite_file(into) if into else ViewStore.beside(app)
-    try:
+    with _opened(env, into) as (app, views):
         Runner(app, views, [BY_NAME[name] for name in names]).reset(shares=count)
         head = int(app.recorder.max_notification_id() or 0)
-    finally:
-        if into:
-            views.close()
-        app.close()
     stop = head if until_position is None else min(until_position, head)
     jobs = [
         (name, Share(index, count) if BY_NAME[name].shardable and count > 1 else None)
@@ -179,15 +182,9 @@ def rebuild_in_parallel(
 
 def _merge_shares(env: dict[str, str], names: list[str], into: Path | None) -> None:
     """Store each projection whose shares all reached the end as one whole again."""
-    app = PingjingApp(env=env, observers=[])
-    views = ViewStore.sqlite_file(into) if into else ViewStore.beside(app)
-    try:
+    with _opened(env, into) as (_, views):
         for name in names:
             views.merge_shares(tracking_name_of(name))
-    finally:
-        if into:
-            views.close()
-        app.close()
 
 
 def _per_projection(names: list[str], done: list[Rebuilt]) -> list[Rebuilt]:
@@ -217,13 +214,7 @@ def _report(
     progress: Callable[[int], None],
     poll: float,
 ) -> None:
-    app = PingjingApp(env=env, observers=[])
-    views = ViewStore.sqlite_file(into) if into else ViewStore.beside(app)
-    try:
+    with _opened(env, into) as (_, views):
         while wait(futures, timeout=poll).not_done:
             # A projection rebuilt in shares stands where its slowest share does.
             progress(min(views.standing(tracking_name_of(name)) for name in names))
-    finally:
-        if into:
-            views.close()
-        app.close()

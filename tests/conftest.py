@@ -86,6 +86,14 @@ def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def durable_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """PINGJING_DATABASE of each durable store: a SQLite file, a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "events.sqlite3")
+    return str(request.getfixturevalue("postgres_database"))
+
+
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """PINGJING_DATABASE for each store the application suite runs on."""

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.foreground import NO_FOREGROUND, Foreground
+from adapters.foreground import Foreground
 from adapters.http.ops import Metrics
 
 log = structlog.get_logger("pingjing.http")
@@ -32,7 +32,8 @@ class RequestLog:
     def __init__(self, app: ASGIApp, metrics: Metrics, foreground: Foreground | None = None) -> None:
         self.app = app
         self.metrics = metrics
-        self.foreground = foreground or NO_FOREGROUND
+        #: Told of each request in flight; None where no background loop shares the process.
+        self.foreground = foreground
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with its id bound; log and count it once answered."""
@@ -60,12 +61,15 @@ class RequestLog:
             await send(message)
 
         started = time.perf_counter()
-        self.foreground.started()
+        foreground = self.foreground
+        if foreground is not None:
+            foreground.started()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, stamped)
             finally:
-                self.foreground.finished()
+                if foreground is not None:
+                    foreground.finished()
                 self._record(scope, status, time.perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:

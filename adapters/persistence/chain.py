@@ -23,9 +23,14 @@ before it, so one hash (a seal, a published bulletin) vouches for the whole log 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from hashlib import sha256
 from struct import Struct
 from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+
+from adapters.persistence import ChainError
 
 #: The chain hash "before" the first event.
 GENESIS = bytes(32)
@@ -68,3 +73,25 @@ def chain_rows(
         previous = link(previous, position, digest)
         out.append((position, digest, previous))
     return out
+
+
+def links_after(
+    head: tuple[int, bytes] | None, positions: Sequence[int], stored_events: Sequence[StoredEvent], *, tampered: str
+) -> list[tuple[int, bytes, bytes]]:
+    """The chain rows of events just inserted at ``positions``, after the chain's ``head``
+    (its last position and chain hash; None: nothing chained yet).
+
+    A first position at or before the head means stored events were removed or rewritten
+    underneath the chain: refused with :class:`ChainError`, ``tampered`` saying how.
+    """
+    head_position, previous = head if head is not None else (0, GENESIS)
+    if positions[0] <= head_position:
+        raise ChainError(
+            f"position {positions[0]} is already in the chain (its head is {head_position}): "
+            f"{tampered}; run pingjing audit verify"
+        )
+    rows = [
+        (position, id_text(s.originator_id), s.originator_version, s.topic, s.state)
+        for position, s in zip(positions, stored_events, strict=True)
+    ]
+    return chain_rows(previous, rows)

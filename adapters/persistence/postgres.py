@@ -31,7 +31,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from adapters.persistence import ChainError
-from adapters.persistence.chain import GENESIS, chain_rows, id_text
+from adapters.persistence.chain import GENESIS, chain_rows, id_text, links_after
 
 #: Rows read at a time while the chain of an existing history is computed.
 _HISTORY_PAGE = 20_000
@@ -159,17 +159,10 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         # Still inside the inserting transaction, under its EXCLUSIVE lock on the events table.
         curs.execute(self.select_chain_head_statement, prepare=True)
         head = curs.fetchone()
-        head_position, previous = (int(head["position"]), bytes(head["chain_hash"])) if head else (0, GENESIS)
-        if positions[0] <= head_position:
-            raise ChainError(
-                f"position {positions[0]} is already in the chain (its head is {head_position}): "
-                "the events table was tampered with; run pingjing audit verify"
-            )
-        rows = [
-            (position, id_text(s.originator_id), s.originator_version, s.topic, s.state)
-            for position, s in zip(positions, stored_events, strict=True)
-        ]
-        chained = chain_rows(previous, rows)
+        chained = links_after(
+            (int(head["position"]), bytes(head["chain_hash"])) if head else None, positions, stored_events,
+            tampered="the events table was tampered with",
+        )
         curs.execute(
             self.insert_chain_statement,
             ([r[0] for r in chained], [r[1] for r in chained], [r[2] for r in chained]),

@@ -22,8 +22,7 @@ from typing import Any
 from eventsourcing import sqlite as es_sqlite
 from eventsourcing.persistence import OperationalError, StoredEvent
 
-from adapters.persistence import ChainError
-from adapters.persistence.chain import GENESIS, chain_rows, id_text
+from adapters.persistence.chain import GENESIS, chain_rows, links_after
 from adapters.persistence.writelock import WriterLock
 
 # Table names in SQL text (S608) come from the library's recorder settings, never from input.
@@ -124,18 +123,13 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         # The inserts above hold the write lock: the head read here is the latest, and stays so.
         c.execute(self.select_chain_head_statement)
         head = c.fetchone()
-        head_position, previous = (int(head[0]), bytes(head[1])) if head else (0, GENESIS)
-        if positions[0] <= head_position:
-            # SQLite reuses the rowid of a deleted last row: the log's head was removed.
-            raise ChainError(
-                f"position {positions[0]} is already in the chain (its head is {head_position}): "
-                "stored events were removed; run pingjing audit verify"
-            )
-        rows = [
-            (position, id_text(s.originator_id), s.originator_version, s.topic, s.state)
-            for position, s in zip(positions, stored_events, strict=True)
-        ]
-        c.executemany(self.insert_chain_statement, chain_rows(previous, rows))
+        # SQLite reuses the rowid of a deleted last row: a position already chained means the
+        # log's head was removed.
+        chained = links_after(
+            (int(head[0]), bytes(head[1])) if head else None, positions, stored_events,
+            tampered="stored events were removed",
+        )
+        c.executemany(self.insert_chain_statement, chained)
 
     def chain_head(self) -> tuple[int, bytes] | None:
         """The last chained position and its chain hash (None: nothing chained yet)."""

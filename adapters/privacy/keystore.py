@@ -129,6 +129,8 @@ class KeyTable(ABC):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._ready = False
+        #: The table's own connection (sqlite3 or psycopg), opened on first use.
+        self._conn: Any = None
 
     @abstractmethod
     def description(self) -> str:
@@ -192,9 +194,12 @@ class KeyTable(ABC):
     @abstractmethod
     def _purge(self) -> str | None: ...
 
-    @abstractmethod
     def close(self) -> None:
         """Release the connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def _now() -> str:
@@ -223,6 +228,7 @@ class SqliteKeyTable(KeyTable):
         self.lock_timeout = lock_timeout
         self._conn: sqlite3.Connection | None = None
         self._wal = False
+        self._writer = WriterLock.beside(path)
 
     def description(self) -> str:
         return f"SQLite file {self.path}"
@@ -257,7 +263,7 @@ class SqliteKeyTable(KeyTable):
     def _transaction(self, *, exclusive: bool, durable: bool) -> Iterator[KeyCursor]:
         # The event store's writers' lock first (handed over at once between processes), then
         # BEGIN IMMEDIATE takes SQLite's single write lock: creators and a rotation are serialised.
-        writer = WriterLock.beside(self.path)
+        writer = self._writer
         with writer.held() if writer is not None else nullcontext(), self._sqlite_transaction(durable) as cursor:
             yield cursor
 
@@ -318,12 +324,6 @@ class SqliteKeyTable(KeyTable):
                 "the deleted bytes leave the -wal file at its next checkpoint"
             )
         return None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
@@ -460,9 +460,3 @@ class PostgresKeyTable(KeyTable):
         except (psycopg.Error, OperationalError) as error:
             return f"the key table could not be vacuumed: {error}"
         return None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None

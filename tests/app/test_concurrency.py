@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,12 +26,10 @@ from tests.fakes import FakeClock, SequentialIds
 Apps = tuple[PingjingApp, PingjingApp]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def shared_store(durable_database: str) -> str:
     """One SQLite file or PostgreSQL schema for both writers."""
-    if request.param == "sqlite":
-        return str(tmp_path / "shared.sqlite3")
-    return str(request.getfixturevalue("postgres_database"))
+    return durable_database
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +19,10 @@ from tests.conftest import SUPERVISOR, County, make_app
 from tests.fakes import FakeClock
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def chained(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def chained(durable_database: str) -> str:
     """PINGJING_DATABASE of each store that keeps a chain: a SQLite file, a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        return str(tmp_path / "events.sqlite3")
-    return str(request.getfixturevalue("postgres_database"))
+    return durable_database
 
 
 @dataclass

@@ -31,13 +31,11 @@ CLIENTS = 8
 PER_CLIENT = 60
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def store(durable_database: str) -> str:
     """A SQLite file or a PostgreSQL schema with the county and officer 100102's code."""
-    database = str(tmp_path / "deploy.sqlite3") if request.param == "sqlite" else str(
-        request.getfixturevalue("postgres_database"))
-    county_store(database)
-    return database
+    county_store(durable_database)
+    return durable_database
 
 
 def all_workers_answer(base: str, workers: int, seconds: float = 60) -> bool:

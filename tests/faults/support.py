@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -110,3 +111,16 @@ def caught_up_and_rebuilt(database: str, scratch: Path) -> tuple[Tables, Tables]
     finally:
         app.close()
     return followed, rebuilt
+
+
+def assert_whole(database: str, acknowledged: Iterable[str]) -> None:
+    """Every acknowledged case reference is in the log, no case lacks its opening or its push,
+    and no rating lost its case."""
+    app = open_app(database)
+    try:
+        integrity = case_integrity(app)
+    finally:
+        app.close()
+    assert set(acknowledged) <= integrity["refs"]
+    assert integrity["half_written"] == []
+    assert integrity["orphan_ratings"] == []

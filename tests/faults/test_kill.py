@@ -25,6 +25,7 @@ from adapters.qr.tokens import make_token
 from adapters.settings import Settings
 from domain.values import QrSubject
 from tests.faults.support import (
+    assert_whole,
     case_integrity,
     caught_up_and_rebuilt,
     cli,
@@ -115,13 +116,6 @@ def test_serve_killed_under_load_keeps_every_acknowledged_rating_and_the_views_r
         worker.join(30)
     assert len(acknowledged) >= 800
 
-    app = open_app(str(database))
-    try:
-        integrity = case_integrity(app)
-    finally:
-        app.close()
-    assert set(acknowledged) <= integrity["refs"]
-    assert integrity["half_written"] == []
-    assert integrity["orphan_ratings"] == []
+    assert_whole(str(database), acknowledged)
     followed, rebuilt = caught_up_and_rebuilt(str(database), tmp_path / "rebuilt.sqlite3")
     assert followed == rebuilt

@@ -23,7 +23,7 @@ from adapters.qr.keys import load_keyring
 from adapters.qr.tokens import make_token
 from adapters.settings import Settings
 from domain.values import QrSubject
-from tests.faults.support import OFFICE_TOKEN, case_integrity, cli, county_store, open_app, rating_lines
+from tests.faults.support import OFFICE_TOKEN, assert_whole, cli, county_store, rating_lines
 from tests.http.test_serve import Served, serve
 
 pytestmark = pytest.mark.slow
@@ -106,14 +106,7 @@ def sound(database: Path, acknowledged: list[str]) -> None:
     """The file passes SQLite's own check, and every acknowledged case is whole in the log."""
     with sqlite3.connect(database) as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    app = open_app(str(database))
-    try:
-        integrity = case_integrity(app)
-    finally:
-        app.close()
-    assert set(acknowledged) <= integrity["refs"]
-    assert integrity["half_written"] == []
-    assert integrity["orphan_ratings"] == []
+    assert_whole(str(database), acknowledged)
 
 
 def test_a_full_disk_is_refused_clearly_and_submissions_resume_once_space_is_freed(

@@ -24,13 +24,11 @@ REQUESTS_PER_CLIENT = 40
 CLIENTS = 8
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def store(durable_database: str) -> str:
     """A SQLite file or a PostgreSQL schema, with the county."""
-    database = str(tmp_path / "writers.sqlite3") if request.param == "sqlite" else str(
-        request.getfixturevalue("postgres_database"))
-    county_store(database)
-    return database
+    county_store(durable_database)
+    return durable_database
 
 
 def test_two_processes_racing_on_the_same_cases_lose_no_update_and_answer_only_200_or_409(

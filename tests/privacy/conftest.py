@@ -32,12 +32,10 @@ def data_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def stored(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def stored(durable_database: str) -> str:
     """PINGJING_DATABASE of each store that keeps keys: a SQLite file, a PostgreSQL schema."""
-    if request.param == "sqlite":
-        return str(tmp_path / "events.sqlite3")
-    return str(request.getfixturevalue("postgres_database"))
+    return durable_database
 
 
 @pytest.fixture

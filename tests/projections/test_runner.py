@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,12 +34,10 @@ def positions(runner: Runner) -> dict[str, int]:
     return {s.name: s.position for s in runner.status()}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def database(durable_database: str) -> str:
     """The durable stores only: beside a memory store the views are a private memory database."""
-    if request.param == "sqlite":
-        return str(tmp_path / "events.sqlite3")
-    return str(request.getfixturevalue("postgres_database"))
+    return durable_database
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ finished by whichever runner comes next.
 
 from __future__ import annotations
 
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -32,12 +31,10 @@ from tests.viewdump import dump
 CASES = "pingjing.cases"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture
+def database(durable_database: str) -> str:
     """The stores a rebuild in several processes runs on."""
-    if request.param == "sqlite":
-        return str(tmp_path / "events.sqlite3")
-    return str(request.getfixturevalue("postgres_database"))
+    return durable_database
 
 
 @pytest.fixture
