@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StringConstraints,
+    model_validator,
+)
 
 from domain.values import (
     AccountabilityMeasure,
@@ -350,7 +359,7 @@ _UUID_PATTERN = r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{
 UuidText = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=_UUID_PATTERN)]
 Recipient = Annotated[str, StringConstraints(pattern=r"^(office|unit:[A-Z0-9][A-Z0-9-]{1,31})$")]
 DeliveryAddress = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-PayloadValue = str | int | float | bool | None
+PayloadValue = str | int | FiniteFloat | bool | None  # NaN and the infinities are not JSON: refused
 #: Keys a notification's payload must never carry: a citizen's personal data stays in the case.
 PERSONAL_KEYS = frozenset({"phone", "citizen_name", "name", "contact", "citizen_ref"})
 

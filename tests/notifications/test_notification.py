@@ -196,6 +196,8 @@ def request(**changes: object) -> dict[str, object]:
         ({"address": "http://127.0.0.1/"}, "a log notification has no address"),
         ({"backoff_seconds": 60, "max_backoff_seconds": 30}, "max_backoff_seconds must not be less"),
         ({"max_attempts": 0}, "max_attempts"),
+        ({"payload": {"ratio": float("nan")}}, "finite number"),  # not JSON: the log could not be read back
+        ({"payload": {"ratio": float("inf")}}, "finite number"),
     ],
 )
 def test_a_malformed_request_is_refused_naming_what_is_wrong(changes: dict[str, object], reason: str) -> None:
