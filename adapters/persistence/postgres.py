@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from hashlib import sha256
 from typing import Any
+from uuid import UUID
 
 from eventsourcing import postgres as es_postgres
 from eventsourcing.persistence import StoredEvent
@@ -63,6 +64,19 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         self.select_chain_head_statement = SQL(
             "SELECT position, chain_hash FROM {schema}.{chain} ORDER BY position DESC LIMIT 1"
         ).format(schema=schema, chain=chain)
+        # The events of a batch as four arrays, one per column, each sent in binary: the
+        # library sends one array of a composite type, which psycopg writes as escaped text
+        # in Python, row by row and byte by byte (a third of the CPU of a group commit).
+        self.insert_event_arrays_statement = SQL(
+            "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id"
+        ).format(
+            schema=schema, table=Identifier(self.events_table_name),
+            id_type=Identifier(self.datastore.originator_id_type),
+        )
+        self.ids_are_uuids = self.datastore.originator_id_type == "uuid"
+        self.notify_statement = SQL("NOTIFY {0}").format(Identifier(self.channel_name))
         # One statement for a whole batch of rows, however many events the transaction holds.
         self.insert_chain_statement = SQL(
             "INSERT INTO {schema}.{chain} (position, event_hash, chain_hash) "
@@ -144,6 +158,24 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
                 for row in chained:
                     writer.write_row(row)
             after, previous = chained[-1][0], chained[-1][2]
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
+    ) -> None:
+        """The library's insert (lock the table, notify the followers, insert), its rows sent as arrays."""
+        self._lock_table(curs)
+        curs.execute(self.notify_statement)
+        if self.ids_are_uuids:
+            ids: list[Any] = [e.originator_id if type(e.originator_id) is UUID else UUID(e.originator_id)
+                              for e in stored_events]
+        else:
+            ids = [str(e.originator_id) for e in stored_events]
+        curs.execute(
+            self.insert_event_arrays_statement,
+            (ids, [e.originator_version for e in stored_events], [e.topic for e in stored_events],
+             [e.state for e in stored_events]),
+            prepare=True,
+        )
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
+from uuid import UUID
 
 from eventsourcing import sqlite as es_sqlite
 from eventsourcing.persistence import OperationalError, StoredEvent
@@ -64,6 +65,9 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         )
         self.insert_chain_statement = (
             f"INSERT INTO {self.chain_table_name} (position, event_hash, chain_hash) VALUES (?, ?, ?)"  # noqa: S608
+        )
+        self.select_position_statement = (
+            f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND originator_version = ?"  # noqa: S608
         )
 
     def construct_create_table_statements(self) -> list[str]:
@@ -112,10 +116,40 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
     def _insert_events(
         self, c: es_sqlite.SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        positions = super()._insert_events(c, stored_events, **kwargs)
+        positions = self._insert_all(c, stored_events) if len(stored_events) > 1 else super()._insert_events(
+            c, stored_events, **kwargs
+        )
         if positions:
             self._extend_chain(c, stored_events, positions)
         return positions
+
+    def _insert_all(self, c: es_sqlite.SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Insert the events in one statement and return their positions.
+
+        The library inserts one row per call to learn each row's position. SQLite gives each
+        new row the position after the largest in the table, and this transaction holds the
+        write lock, so the rows of one statement take consecutive positions, ending at
+        ``last_insert_rowid()``. The first row's position is read back to be sure: should it
+        not be where it must (a table whose positions ran out at 2^63 is given random ones),
+        the transaction fails rather than record wrong positions.
+        """
+        first = stored_events[0]
+        c.executemany(
+            self.insert_events_statement,
+            [(s.originator_id.hex if type(s.originator_id) is UUID else s.originator_id,
+              s.originator_version, s.topic, s.state) for s in stored_events],
+        )
+        c.execute("SELECT last_insert_rowid()")
+        last = int(c.fetchone()[0])
+        start = last - len(stored_events) + 1
+        c.execute(self.select_position_statement, (
+            first.originator_id.hex if type(first.originator_id) is UUID else first.originator_id,
+            first.originator_version,
+        ))
+        row = c.fetchone()
+        if row is None or int(row[0]) != start:
+            raise OperationalError(f"the positions of the events just inserted are not consecutive (ending at {last})")
+        return list(range(start, last + 1))
 
     def _extend_chain(
         self, c: es_sqlite.SQLiteCursor, stored_events: Sequence[StoredEvent], positions: Sequence[int]
