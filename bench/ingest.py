@@ -8,10 +8,13 @@ own, as a naive event store client would.
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from adapters.store import resolve
 from domain import commands as c
 from domain.application import Context, PingjingApp
 from domain.uow import UnitOfWork
@@ -37,6 +40,11 @@ class Throughput:
     def events_per_second(self) -> float:
         """The figure."""
         return self.events / self.seconds
+
+
+def badges_of_county() -> list[str]:
+    """The badges :func:`register_county` registers."""
+    return [f"B{u:02d}{o:03d}" for u in range(UNITS) for o in range(OFFICERS_PER_UNIT)]
 
 
 def register_county(app: PingjingApp) -> list[str]:
@@ -114,3 +122,46 @@ def one_command_per_transaction(app: PingjingApp, commands: list[c.SubmitRating]
         app.execute(cmd, CITIZEN)
     seconds = time.perf_counter() - started
     return Throughput(len(commands), (app.recorder.max_notification_id() or 0) - before, seconds)
+
+
+
+def _writer(database: str, n: int, seed: int, start: Any, results: Any) -> None:
+    """One writer process: the application on ``database``; at the start, ``n`` ratings group-committed."""
+    app = PingjingApp(env=resolve(database).env, observers=[])
+    try:
+        commands = ratings(badges_of_county(), n, seed)
+        start.wait()
+        for i in range(0, len(commands), BATCH):
+            outcomes = app.execute_batch([(cmd, CITIZEN) for cmd in commands[i : i + BATCH]])
+            if any(not hasattr(o, "command") for o in outcomes):
+                raise RuntimeError(f"a benchmark command failed: {outcomes}")
+        results.put(time.perf_counter())
+    finally:
+        app.close()
+
+
+def grouped_in_processes(app: PingjingApp, database: str, n: int, processes: int) -> Throughput:
+    """Group commit from ``processes`` writer processes at once on one store (as ``serve --workers``
+    runs): each decides and encodes its own batches, and they take turns to write them.
+
+    The county must be registered (:func:`register_county`). Timed from the common start to
+    the last writer's end; the events are those the log gained.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(processes + 1)
+    results = ctx.Queue()
+    before = app.recorder.max_notification_id() or 0
+    share = n // processes
+    workers = [
+        ctx.Process(target=_writer, args=(database, share, 100 + k, start, results)) for k in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    start.wait(timeout=120)  # every writer has opened the store and made its commands
+    started = time.perf_counter()
+    ends = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise RuntimeError(f"a writer process failed (exit code {worker.exitcode})")
+    return Throughput(share * processes, (app.recorder.max_notification_id() or 0) - before, max(ends) - started)
