@@ -54,6 +54,8 @@ from psycopg import sql
 from adapters.persistence.writelock import WriterLock
 
 TABLE = "pingjing_citizen_keys"
+#: Citizens whose keys one query of :meth:`KeyCursor.get_many` reads at most.
+FETCH_MANY = 500
 #: The advisory lock that creators take shared and a rotation's last pass exclusive (PostgreSQL).
 _LOCK_KEY = 0x706A6B6579  # "pjkey"
 #: The advisory lock that serialises creating the key table between processes starting together.
@@ -91,6 +93,19 @@ class KeyCursor(ABC):
             f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} WHERE citizen_ref = ?", (citizen_ref,)
         ).fetchone()
         return KeyRow(row[0], row[1], bytes(row[2])) if row else None
+
+    def get_many(self, citizen_refs: Sequence[str]) -> list[KeyRow]:
+        """The rows of those citizens that have one (in no particular order)."""
+        rows: list[KeyRow] = []
+        for start in range(0, len(citizen_refs), FETCH_MANY):
+            chunk = citizen_refs[start : start + FETCH_MANY]
+            found = self._run(
+                f"SELECT citizen_ref, master_key_id, wrapped FROM {TABLE} "
+                f"WHERE citizen_ref IN ({', '.join('?' * len(chunk))})",
+                tuple(chunk),
+            ).fetchall()
+            rows.extend(KeyRow(r[0], r[1], bytes(r[2])) for r in found)
+        return rows
 
     @abstractmethod
     def insert(self, row: KeyRow) -> bool:
@@ -155,6 +170,14 @@ class KeyTable(ABC):
             self._ensure()
             return self._fetch(citizen_ref)
 
+    def fetch_many(self, citizen_refs: Sequence[str]) -> list[KeyRow]:
+        """The rows of those citizens that have one, read in a few queries outside any write transaction."""
+        if not citizen_refs:
+            return []
+        with self._lock:
+            self._ensure()
+            return self._fetch_many(citizen_refs)
+
     def counts(self) -> dict[str, int]:
         """How many keys each master key wraps."""
         with self._lock:
@@ -187,6 +210,9 @@ class KeyTable(ABC):
 
     @abstractmethod
     def _fetch(self, citizen_ref: str) -> KeyRow | None: ...
+
+    @abstractmethod
+    def _fetch_many(self, citizen_refs: Sequence[str]) -> list[KeyRow]: ...
 
     @abstractmethod
     def _counts(self) -> dict[str, int]: ...
@@ -293,6 +319,12 @@ class SqliteKeyTable(KeyTable):
     def _fetch(self, citizen_ref: str) -> KeyRow | None:
         try:
             return _SqliteCursor(self._connection()).get(citizen_ref)
+        except sqlite3.Error as error:
+            raise OperationalError(f"key table in {self.description()}: {error}") from error
+
+    def _fetch_many(self, citizen_refs: Sequence[str]) -> list[KeyRow]:
+        try:
+            return _SqliteCursor(self._connection()).get_many(citizen_refs)
         except sqlite3.Error as error:
             raise OperationalError(f"key table in {self.description()}: {error}") from error
 
@@ -442,6 +474,13 @@ class PostgresKeyTable(KeyTable):
 
         row: KeyRow | None = self._run(fetch)
         return row
+
+    def _fetch_many(self, citizen_refs: Sequence[str]) -> list[KeyRow]:
+        def fetch(conn: psycopg.Connection[tuple[Any, ...]]) -> list[KeyRow]:
+            return _PostgresCursor(conn).get_many(citizen_refs)
+
+        rows: list[KeyRow] = self._run(fetch)
+        return rows
 
     def _counts(self) -> dict[str, int]:
         def counts(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, int]:
