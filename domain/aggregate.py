@@ -30,6 +30,20 @@ _INIT_PARAMETERS: dict[type, tuple[tuple[str, ...], bool]] = {}
 _CLASSES: dict[str, type] = {}
 
 
+#: Per aggregate class: the named parameters of its ``create_id``.
+_ID_PARAMETERS: dict[type, tuple[str, ...]] = {}
+
+
+def _id_parameters(cls: type) -> tuple[str, ...]:
+    known = _ID_PARAMETERS.get(cls)
+    if known is None:
+        parameters = inspect.signature(cls.create_id).parameters.values()  # type: ignore[attr-defined]
+        known = _ID_PARAMETERS[cls] = tuple(
+            p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+    return known
+
+
 def _init_parameters(cls: type) -> tuple[tuple[str, ...], bool]:
     known = _INIT_PARAMETERS.get(cls)
     if known is None:
@@ -69,12 +83,14 @@ class DomainAggregate(Aggregate):
 
     @classmethod
     def _create(cls, event_class: type[CanInitAggregate[Any]], **kwargs: Any) -> Self:
-        """The library's ``_create`` for an aggregate given its id (every one here); the library's own otherwise."""
+        """The library's ``_create``, for an aggregate whose id is a UUID (every one here)."""
         _occurred_at(kwargs)
-        originator_id = kwargs.get("id")
+        originator_id = kwargs.pop("id", None)
+        if originator_id is None:
+            names = _id_parameters(cls)
+            originator_id = cls.create_id(**{name: kwargs[name] for name in names if name in kwargs})
         if type(originator_id) is not UUID or getattr(cls, "TOPIC", None):
-            return super()._create(event_class, **kwargs)
-        del kwargs["id"]
+            return super()._create(event_class, id=originator_id, **kwargs)
         kwargs["originator_topic"] = get_topic(cls)
         kwargs["originator_id"] = originator_id
         kwargs["originator_version"] = cls.INITIAL_VERSION

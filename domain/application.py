@@ -294,7 +294,8 @@ class PingjingApp(Application[UUID]):
         ]
         if citizens:
             self.personal.prepare(citizens)
-        self.events.put(events)
+        # EventStore.put() without the recordings it builds for each event, which nothing here reads.
+        self.recorder.insert_events(list(map(self.mapper.to_stored_event, events)))
 
     @staticmethod
     def _conflict(aggregates: list[Aggregate]) -> ConflictError:

@@ -52,15 +52,15 @@ def county(apps: Apps, clock: FakeClock) -> County:
 def before_first_write(monkeypatch: pytest.MonkeyPatch, app: PingjingApp,
                        hook: Callable[[], object]) -> None:
     """Run ``hook`` once, when ``app`` is about to store its next events."""
-    put = app.events.put
+    insert = app.recorder.insert_events
     pending = [hook]
 
-    def held_put(*args: Any, **kwargs: Any) -> Any:
+    def held_insert(*args: Any, **kwargs: Any) -> Any:
         while pending:
             pending.pop()()
-        return put(*args, **kwargs)
+        return insert(*args, **kwargs)
 
-    monkeypatch.setattr(app.events, "put", held_put)
+    monkeypatch.setattr(app.recorder, "insert_events", held_insert)
 
 
 def outcome_of(run: Callable[[], Receipt]) -> Receipt | PingjingError:
