@@ -153,30 +153,34 @@ def rebuild_in_parallel(
     positions are read from the tracking table the processes write.
     """
     count = default_shares() if shares is None else max(1, shares)
-    # Every projection is dropped here, once, before the processes start (the shares of one
-    # share its tables), and the shares are laid out; so is the end every process stops at.
+    # A projection rebuilt in shares is dropped here, once, before the processes start (its shares
+    # share its tables), and its shares are laid out; so is the end every process stops at. Any
+    # other is dropped by its own process, side by side with the others (dropping a large view
+    # walks all its pages).
+    sharded = [name for name in names if BY_NAME[name].shardable and count > 1]
     with _opened(env, into) as (app, views):
-        Runner(app, views, [BY_NAME[name] for name in names]).reset(shares=count)
+        if sharded:
+            Runner(app, views, [BY_NAME[name] for name in sharded]).reset(shares=count)
         head = int(app.recorder.max_notification_id() or 0)
     stop = head if until_position is None else min(until_position, head)
     jobs = [
-        (name, Share(index, count) if BY_NAME[name].shardable and count > 1 else None)
+        (name, Share(index, count) if name in sharded else None)
         for name in names
-        for index in range(count if BY_NAME[name].shardable else 1)
+        for index in range(count if name in sharded else 1)
     ]
     with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
         futures = [
             pool.submit(
                 rebuild_one, env, name, policy_toml=policy_toml, until_position=stop, as_of=as_of, into=into,
-                share=share, reset=False,
+                share=share, reset=share is None,
             )
             for name, share in jobs
         ]
         if progress is not None:
             _report(futures, env, names, into, progress, poll)
         done = [f.result() for f in futures]
-    if count > 1 and any(BY_NAME[name].shardable for name in names):
-        _merge_shares(env, [name for name in names if BY_NAME[name].shardable], into)
+    if sharded:
+        _merge_shares(env, sharded, into)
     return _per_projection(names, done)
 
 

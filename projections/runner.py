@@ -342,11 +342,12 @@ class Runner:
         prefetch = self.prefetch_keys
         if prefetch is None:
             return
+        decoded = {topic for topic, route in routes.items() if route[1] is None}
         find = _CITIZEN_REF.findall
         refs = [
             ref.decode("utf-8", "replace")
             for _, _, _, topic, state in rows
-            if routes[topic][1] is None and b'"citizen_ref"' in state
+            if topic in decoded and b'"citizen_ref"' in state
             for ref in find(state)
         ]
         if refs:

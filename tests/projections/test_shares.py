@@ -105,6 +105,24 @@ def test_a_rebuild_in_shares_builds_the_views_a_rebuild_in_one_process_builds(
     assert by_name["cases"].events == case_events + by_name["cases"].registry_events
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_rebuild_in_parallel_drops_what_every_projection_held_before(
+    history: County, database: str, count: int
+) -> None:
+    # A projection not rebuilt in shares is dropped by its own process, beside the others.
+    app = history.app
+    env = dict(resolve(Settings(database=database).database).env)
+    views = ViewStore.beside(app)
+    Runner(app, views, ALL).catch_up()
+    with views.transaction(commit=True) as cur:
+        for table in ("pj_activity_counts", "pj_case_counts"):
+            cur.execute(f"INSERT INTO {table} VALUES ('county', '1999-W01', 'stale', 7)")  # noqa: S608
+
+    rebuild_in_parallel(env, [p.name for p in ALL], shares=count)
+
+    assert dump(views) == dump(rebuild_in_memory(app))
+
+
 def test_a_rebuild_in_shares_stopped_part_way_is_finished_by_the_next_runner(history: County) -> None:
     app = history.app
     views = ViewStore.beside(app)
