@@ -27,7 +27,7 @@ def _occurred_at(kwargs: dict[str, Any]) -> None:
 #: Per aggregate class: the parameters of its ``__init__`` (``self`` left out), and whether it takes ``id``.
 _INIT_PARAMETERS: dict[type, tuple[tuple[str, ...], bool]] = {}
 #: Aggregate classes by topic, as the created events name them.
-_CLASSES: dict[str, type] = {}
+_CLASSES: dict[str, Any] = {}
 
 
 #: Per aggregate class: the named parameters of its ``create_id``.
@@ -47,7 +47,7 @@ def _id_parameters(cls: type) -> tuple[str, ...]:
 def _init_parameters(cls: type) -> tuple[tuple[str, ...], bool]:
     known = _INIT_PARAMETERS.get(cls)
     if known is None:
-        names = tuple(inspect.signature(cls.__init__).parameters)[1:]
+        names = tuple(inspect.signature(cls.__init__).parameters)[1:]  # type: ignore[misc]
         known = _INIT_PARAMETERS[cls] = (tuple(n for n in names if n != "id"), "id" in names)
     return known
 

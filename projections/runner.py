@@ -124,6 +124,8 @@ class Runner:
         self._registry_position = 0
         # The position each projection's in-memory state stands at (it loads lazily from its rows).
         self._in_memory: dict[str, int] = {}
+        # One catch-up at a time: a process's follower, deadline keeper and requests share one runner.
+        self._catching_up = threading.RLock()
 
     # -- the projections and their shares -------------------------------------------------------
 
@@ -216,8 +218,20 @@ class Runner:
     ) -> int:
         """Apply every event up to ``until_position`` (default: the head); returns the events applied.
 
-        ``as_of`` applies only the events that happened at or before that moment.
+        ``as_of`` applies only the events that happened at or before that moment. Callers in
+        several threads take turns (one process's follower, deadline keeper and requests share
+        one runner, so that none of them folds what another just folded).
         """
+        with self._catching_up:
+            return self._catch_up(until_position, as_of, progress, stop)
+
+    def _catch_up(
+        self,
+        until_position: int | None,
+        as_of: datetime | None,
+        progress: Progress | None,
+        stop: threading.Event | None,
+    ) -> int:
         head = self.head() if until_position is None else min(until_position, self.head())
         positions = self._stored_positions()
         start = min(positions.values(), default=head)

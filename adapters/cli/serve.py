@@ -88,9 +88,12 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     views = _prepared(rt, args)
     # One process serving HTTP too: the follower and the outbox step aside for its requests.
     foreground = Foreground() if args.workers == 1 else NO_FOREGROUND
+    # One runner for the process: the follower, the deadline keeper and the requests take turns
+    # with it, rather than each folding what another has just folded.
+    runner = Runner(rt.app, views, ALL, policy=rt.policy)
     scheduler = None
     if not args.no_scheduler:
-        keeper = DeadlineKeeper(rt.app, views, Runner(rt.app, views, ALL, policy=rt.policy), rt.app.clock)
+        keeper = DeadlineKeeper(rt.app, views, runner, rt.app.clock)
         scheduler = SchedulerService(keeper, leadership_for(rt), jobs=leader_jobs(rt, foreground=foreground))
     stop = threading.Event()
     # uvicorn puts these back after its own handlers and re-raises the signal it caught: it lands here.
@@ -98,7 +101,6 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     follower = None
     if not args.no_projections:
-        runner = Runner(rt.app, views, ALL, policy=rt.policy)
         follower = threading.Thread(target=runner.run_forever, args=(stop,), kwargs={"on_batch": foreground.step_aside},
                                     name="pingjing-projections", daemon=True)
     _announce(sock, args, scheduler is not None, _example_scan(rt))
@@ -108,7 +110,7 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
         follower.start()
     try:
         if args.workers == 1:
-            _http(create_app(rt, views=views, scheduler=scheduler, foreground=foreground), sock)
+            _http(create_app(rt, views=views, scheduler=scheduler, foreground=foreground, runner=runner), sock)
         else:
             Workers(args, sock).run(stop)
     finally:

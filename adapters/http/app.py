@@ -22,6 +22,7 @@ from adapters.http import api, cases, citizen, console, errors, ops, queries
 from adapters.http.limits import API_BODY_LIMIT, CITIZEN_BODY_LIMIT, BodyLimit
 from adapters.http.requestlog import RequestLog
 from adapters.http.services import Services
+from projections.runner import Runner
 from projections.store import ViewStore
 from scheduler.service import SchedulerService
 
@@ -52,11 +53,14 @@ def create_app(
     scheduler: SchedulerService | None = None,
     routers: Sequence[APIRouter] = (),
     foreground: Foreground | None = None,
+    runner: Runner | None = None,
 ) -> FastAPI:
     """The app on ``rt``: ``views`` shared with the process's projection runner (default: beside the
     events), ``scheduler`` the process's own (for health and metrics; None: not run here);
-    ``foreground`` is told of every request in flight, for the process's background loops."""
-    svc = Services(rt, views if views is not None else ViewStore.beside(rt.app), scheduler)
+    ``foreground`` is told of every request in flight, for the process's background loops;
+    ``runner`` the process's runner on ``views``, for requests to catch the views up with (None:
+    one of the app's own)."""
+    svc = Services(rt, views if views is not None else ViewStore.beside(rt.app), scheduler, runner)
     app = FastAPI(title="pingjing 评警", version=_version(), description=DESCRIPTION)
     app.state.services = svc
     metrics = ops.Metrics(svc)

@@ -7,7 +7,7 @@ pages, the console) reach it the same way, through :func:`services`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import cast
 
 from fastapi import Request
@@ -50,16 +50,18 @@ class Services:
     rt: Runtime
     views: ViewStore
     scheduler: SchedulerService | None = None
+    #: The process's runner, shared with its follower and deadline keeper (None: one of its own).
+    shared_runner: InitVar[Runner | None] = None
     roster: Roster = field(init=False)
     runner: Runner = field(init=False)
     committer: GroupCommitter = field(init=False)
     _reading: threading.Lock = field(init=False, default_factory=threading.Lock)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, shared_runner: Runner | None) -> None:
         self.roster = Roster(self.rt.app.recorder, self.rt.app.mapper)
-        # The request side's own runner: reads bring the views up to the log first (read your writes);
-        # a projection thread or process elsewhere may be doing the same, exactly once between them.
-        self.runner = Runner(self.rt.app, self.views, ALL, policy=self.rt.policy)
+        # Reads bring the views up to the log first (read your writes), with the process's runner
+        # or one of their own; a projection process elsewhere may do the same, exactly once between them.
+        self.runner = shared_runner or Runner(self.rt.app, self.views, ALL, policy=self.rt.policy)
         self.committer = GroupCommitter(self.rt.app)
 
     @property

@@ -166,7 +166,7 @@ class ChainedPostgresApplicationRecorder(es_postgres.PostgresApplicationRecorder
         self._lock_table(curs)
         curs.execute(self.notify_statement)
         if self.ids_are_uuids:
-            ids: list[Any] = [e.originator_id if type(e.originator_id) is UUID else UUID(e.originator_id)
+            ids: list[Any] = [e.originator_id if type(e.originator_id) is UUID else UUID(str(e.originator_id))
                               for e in stored_events]
         else:
             ids = [str(e.originator_id) for e in stored_events]
