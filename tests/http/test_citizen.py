@@ -323,6 +323,10 @@ def test_tracking_refuses_a_malformed_entry_an_unknown_case_and_a_case_without_a
     unknown = citizen_world.client.post("/track/PJ-20211109-ZZZZZZ", data={"last4": "8000"})
     assert unknown.status_code == 404
     assert "没有这个案件编号" in message_of(unknown.text)
+    for garbled in ("%00", "x" * 300, "PJ-2021"):  # not the form of a case reference: no such case either
+        answer = citizen_world.client.post(f"/track/{garbled}", data={"last4": "8000"})
+        assert answer.status_code == 404, garbled
+        assert "没有这个案件编号" in message_of(answer.text)
     no_phone = case_ref_of(submit(citizen_world, rating(complaint=COMPLAINT), device="h" * 22).text)
     refused = citizen_world.client.post(f"/track/{no_phone}", data={"last4": "8000"})
     assert refused.status_code == 403

@@ -64,6 +64,7 @@ from domain.errors import (
     QrCodeRefusedError,
     RepeatRatingError,
     RuleViolationError,
+    ValidationError,
 )
 from domain.ids import LOCAL_TZ
 from domain.usecases import Receipt
@@ -369,7 +370,7 @@ async def track_case(  # noqa: PLR0911 - same
         return page.refusal(429, "refused_title", page.t("track_paused"), retry_after=paused.retry_after)
     try:
         case = await run_in_threadpool(svc.app.get_case, ref)
-    except NotFoundError:
+    except (NotFoundError, ValidationError):  # no such case; or not even the form of a case reference
         return page.refusal(404, "track_title", page.t("track_unknown"))
     except (PingjingError, PersistenceError):
         return page.refusal(503, "error_title", page.t("unavailable"), retry_after=30)
