@@ -20,15 +20,17 @@ from typing import Any
 from domain.ids import LOCAL_TZ
 from domain.values import Contact
 from projections.registry import Registry
-from projections.store import Cursor, ViewStore
+from projections.store import SQLITE_ONLY, Cursor, ViewStore
 
 TABLE = "pj_timeline"
+#: On SQLite ``WITHOUT ROWID``: the lines live in their primary key's B-tree, not in a table plus
+#: an index beside it, so a rebuild (a line per case event) writes one tree, not two.
 SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
     "case_ref TEXT NOT NULL, seq INTEGER NOT NULL, position BIGINT NOT NULL, at TEXT NOT NULL, "
     "event TEXT NOT NULL, label_zh TEXT NOT NULL, label_en TEXT NOT NULL, actor TEXT NOT NULL, "
     "role TEXT NOT NULL, channel TEXT NOT NULL, state_after TEXT NOT NULL, round INTEGER NOT NULL, "
-    "sla TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (case_ref, seq))",
+    "sla TEXT NOT NULL, details TEXT NOT NULL, PRIMARY KEY (case_ref, seq))" + SQLITE_ONLY,
 )
 
 #: How each event reads, in Chinese and English.
