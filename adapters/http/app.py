@@ -63,7 +63,7 @@ def create_app(
     svc = Services(rt, views if views is not None else ViewStore.beside(rt.app), scheduler, runner)
     app = FastAPI(title="pingjing 评警", version=_version(), description=DESCRIPTION)
     app.state.services = svc
-    metrics = ops.Metrics(svc)
+    metrics = ops.Metrics(svc, foreground)
     app.state.metrics = metrics
     rt.app.observers.append(metrics.observe_command)
     errors.install(app)

@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.http.services import Services, services
 from domain.application import Executed
 from domain.errors import PingjingError
@@ -86,10 +87,32 @@ class _StoreCollector(Collector):
                                 value=int(state == "leader"))
 
 
-class Metrics:
-    """This app's metrics, in a registry of its own (several apps in one process do not mix)."""
+class _ForegroundCollector(Collector):
+    """How often, and how long, the process's background loops stepped aside for requests."""
 
-    def __init__(self, svc: Services) -> None:
+    def __init__(self, foreground: Foreground) -> None:
+        self.foreground = foreground
+
+    def collect(self) -> Iterator[Metric]:
+        """The two counters."""
+        yield CounterMetricFamily(
+            "pingjing_background_waits", "Times the projection follower or the outbox waited for requests in flight",
+            value=self.foreground.waits,
+        )
+        yield CounterMetricFamily(
+            "pingjing_background_waited_seconds", "Seconds the projection follower and the outbox waited for requests",
+            value=self.foreground.waited_seconds,
+        )
+
+
+class Metrics:
+    """This app's metrics, in a registry of its own (several apps in one process do not mix).
+
+    ``foreground``: the process's requests in flight, whose background loops step aside for
+    them (``pingjing serve`` in one process); None where nothing steps aside.
+    """
+
+    def __init__(self, svc: Services, foreground: Foreground | None = None) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # counters without their *_created series (process-wide, idempotent)
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -105,6 +128,8 @@ class Metrics:
             ["command", "outcome"], registry=self.registry,
         )
         self.registry.register(_StoreCollector(svc))
+        if foreground is not None and foreground is not NO_FOREGROUND:
+            self.registry.register(_ForegroundCollector(foreground))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""

@@ -99,3 +99,23 @@ def test_the_outbox_steps_aside_between_its_steps(tmp_path: Path, clock: FakeClo
     finally:
         world.client.close()
         world.rt.close()
+
+
+def test_metrics_tell_how_often_and_how_long_the_loops_stepped_aside(tmp_path: Path, clock: FakeClock) -> None:
+    world = make_world(str(tmp_path / "events.sqlite3"), tmp_path, clock)
+    foreground = Foreground(pause=0.01)
+    try:
+        foreground.started()
+        for _ in range(3):
+            foreground.step_aside()
+        foreground.finished()
+        with TestClient(create_app(world.rt, foreground=foreground)) as client:
+            text = client.get("/metrics").text
+        assert "pingjing_background_waits_total 3.0" in text
+        waited = next(line for line in text.splitlines() if line.startswith("pingjing_background_waited_seconds_total"))
+        assert float(waited.split()[-1]) >= 0.03
+        with TestClient(create_app(world.rt)) as client:  # nothing steps aside: no such figures
+            assert "pingjing_background_waits" not in client.get("/metrics").text
+    finally:
+        world.client.close()
+        world.rt.close()
