@@ -318,7 +318,7 @@ class CasesProjection(Projection):
                 case.ref,
                 view.timeline_seq,
                 position,
-                timeline.local(at),
+                timeline.local_text(at),
                 name,
                 zh,
                 en,
@@ -335,7 +335,7 @@ class CasesProjection(Projection):
     @staticmethod
     def _shown(run: StepRun) -> str:
         """How the timeline shows a running step (remembered on the run: its deadline never moves)."""
-        run.shown = shown = f"{run.step} due {timeline.local(run.deadline)}"
+        run.shown = shown = f"{run.step} due {timeline.local_text(run.deadline)}"
         return shown
 
     # -- writing ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from projections.board import from_opt, from_ts, ts
+from projections.board import from_opt, from_ts, ts, utc_text
 from projections.store import ViewStore
 
 TABLE = "pj_ledger"
@@ -60,10 +60,10 @@ class StepRun:
             warn,
             deadline,
             int(self.flagged),
-            None if self.ended_at is None else ts(self.ended_at),
+            None if self.ended_at is None else utc_text(self.ended_at),
             self.status,
-            None if self.warned_at is None else ts(self.warned_at),
-            None if self.breached_at is None else ts(self.breached_at),
+            None if self.warned_at is None else utc_text(self.warned_at),
+            None if self.breached_at is None else utc_text(self.breached_at),
         )
 
     def deadline_text(self) -> str:
@@ -71,7 +71,8 @@ class StepRun:
         return (self.fixed or self._fixed())[2]
 
     def _fixed(self) -> tuple[str, str, str]:
-        self.fixed = fixed = (str(ts(self.started_at)), str(ts(self.warn_at)), str(ts(self.deadline)))
+        # Made once per run (and kept): the times need not be remembered by ``ts`` as well.
+        self.fixed = fixed = (utc_text(self.started_at), utc_text(self.warn_at), utc_text(self.deadline))
         return fixed
 
     @classmethod

@@ -90,6 +90,11 @@ def _local_text(moment: Any) -> str:
 _remembered_local_text = lru_cache(maxsize=4096)(_local_text)
 
 
+def local_text(moment: Any) -> str:
+    """:func:`local` of a moment shown once (an event's own time): not remembered."""
+    return _local_text(moment)
+
+
 # What ``details`` shows, in its order: (field, how it is shown).
 _PLAIN, _YES_NO, _MOMENT, _OFFICER, _UNIT, _CONTACT, _TEXT = range(7)
 _SHOWN: tuple[tuple[str, int], ...] = (

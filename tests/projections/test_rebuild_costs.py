@@ -1,15 +1,21 @@
-"""What keeps a rebuild's writes cheap: the large views kept in their primary key's B-tree on SQLite."""
+"""What keeps a rebuild's writes cheap: the large views kept in their primary key's B-tree on SQLite, times
+written once not remembered."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from projections import ALL, timeline
+from domain.ids import LOCAL_TZ
+from projections import ALL, board, timeline
 from projections.activity import COUNTS_TABLE as ACTIVITY_COUNTS
 from projections.cases import COUNTS_TABLE as CASE_COUNTS
+from projections.ledger import StepRun
 from projections.runner import Runner
 from projections.store import ViewStore
 from tests.conftest import County, make_app
@@ -36,3 +42,35 @@ def test_the_views_written_a_row_per_event_have_no_rowid_on_sqlite(
         assert sql.rstrip().endswith("WITHOUT ROWID")
         with pytest.raises(sqlite3.OperationalError, match="rowid"):
             conn.execute(f"SELECT rowid FROM {table}")  # noqa: S608
+
+
+offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+any_moments = st.datetimes(
+    min_value=datetime(1, 1, 2),  # noqa: DTZ001
+    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
+    timezones=offsets | st.sampled_from([UTC, LOCAL_TZ]),
+)
+
+
+@settings(max_examples=300)
+@given(any_moments)
+def test_moments_written_once_read_as_the_remembered_ones(moment: datetime) -> None:
+    assert board.utc_text(moment) == board.ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert timeline.local_text(moment) == timeline.local(moment) == f"{moment.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+
+
+def test_a_step_runs_times_are_written_without_filling_the_remembered_texts() -> None:
+    # A run's times are written once (and kept on the run): remembering them would only push out
+    # the texts that are written again (opening times, on every board row of a case).
+    start = datetime(2021, 11, 1, 9, 0, 0, 123, tzinfo=LOCAL_TZ)
+    run = StepRun("PJ-1", "contact", 1, 1, "PS1", start, start + timedelta(hours=6), start + timedelta(hours=24), False)
+    run.ended_at = start + timedelta(hours=3)
+    run.warned_at = start + timedelta(hours=2)
+    run.breached_at = start + timedelta(hours=25)
+    looked_up = board._remembered_utc_text.cache_info
+    before = looked_up().hits + looked_up().misses
+    values = run.values()
+    assert looked_up().hits + looked_up().misses == before
+    assert values[5:8] == tuple(board.ts(m) for m in (start, run.warn_at, run.deadline))
+    ended, warned, breached = (board.ts(m) for m in (run.ended_at, run.warned_at, run.breached_at))
+    assert (values[9], values[11], values[12]) == (ended, warned, breached)
