@@ -231,7 +231,8 @@ _isfinite = math.isfinite
 
 
 class FastJSONTranscoder(JSONTranscoder):
-    """The library's JSON format, written and read with orjson: the same bytes, about twice as fast.
+    """The library's JSON format, written and read with orjson: the same bytes, read about twice as
+    fast and written for about 40 % less.
 
     Encoding turns every typed value into the library's ``{"_type_", "_data_"}`` object in one
     walk, as the library's encoder would call its ``default`` for it, and orjson writes the
