@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import shutil
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from domain.errors import ConflictError, PingjingError
 from domain.values import Actor, Channel, Role
 from projections import ALL
 from projections.board import from_opt, from_ts, ts
+from projections.parallel import peak_rss_mb
 from projections.runner import Runner
 from projections.store import ViewStore
 from scheduler.deadlines import DeadlineKeeper
@@ -237,7 +237,7 @@ def child(path: Path, *, factor: float, seconds: float, cold: bool) -> dict[str,
     if seconds > 0:
         figures |= _delays(keeper, clock, committed, (ready, until), stopped)
     figures["warnings"] = warnings
-    figures["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["rss_mb"] = peak_rss_mb()
     app.close()
     return figures
 

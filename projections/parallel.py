@@ -76,9 +76,24 @@ def rebuild_one(
         with _collected_per_page() as collect:
             events = runner.catch_up(until_position=until_position, as_of=as_of, progress=collect)
         seconds = time.perf_counter() - started
-    return Rebuilt(
-        name, events, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, runner.registry_events
-    )
+    return Rebuilt(name, events, seconds, peak_rss_mb(), runner.registry_events)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB.
+
+    ``VmHWM`` of ``/proc/self/status`` where there is one: the peak of the process's own
+    memory. ``getrusage``'s ``ru_maxrss`` survives ``exec``, so a process started by a large
+    one (a benchmark that has just generated its store, a CLI that loaded a county) would
+    report its parent's peak; it is the answer only where ``/proc`` is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager
