@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +18,9 @@ from typing import IO, Any
 
 import httpx
 import pytest
+import uvicorn
 
+from adapters.cli import serve as serve_command
 from adapters.notify.outbox import TRACKING as OUTBOX_TRACKING
 from adapters.store import resolve
 from domain import commands as c
@@ -216,3 +220,18 @@ def test_serve_refuses_a_number_of_workers_it_cannot_run(county_store: Path, wor
     )
     assert refused.returncode == 2
     assert f"--workers {workers}: between 1 and 64" in refused.stderr
+
+
+def test_a_serving_process_freezes_what_it_holds_before_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The collector's full passes skip what the process holds once started (the slowest requests waited on them)."""
+    seen: list[int] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: seen.append(gc.get_freeze_count()))
+    sock = socket.socket()
+    try:
+        gc.unfreeze()
+        serve_command._http(object(), sock)
+    finally:
+        gc.unfreeze()
+        sock.close()
+    assert seen
+    assert seen[0] > 1000, "serving began with nothing frozen"
