@@ -42,9 +42,13 @@ class Throughput:
         return self.events / self.seconds
 
 
+def _badge(unit: int, officer: int) -> str:
+    return f"B{unit:02d}{officer:03d}"
+
+
 def badges_of_county() -> list[str]:
     """The badges :func:`register_county` registers."""
-    return [f"B{u:02d}{o:03d}" for u in range(UNITS) for o in range(OFFICERS_PER_UNIT)]
+    return [_badge(u, o) for u in range(UNITS) for o in range(OFFICERS_PER_UNIT)]
 
 
 def register_county(app: PingjingApp) -> list[str]:
@@ -57,7 +61,7 @@ def register_county(app: PingjingApp) -> list[str]:
             (c.RegisterUnit(code=code, unit_name=f"派出所{u}", kind="police_station", parent_code="BENCH"), ADMIN)
         )
         for o in range(OFFICERS_PER_UNIT):
-            badge = f"B{u:02d}{o:03d}"
+            badge = _badge(u, o)
             badges.append(badge)
             items.append(
                 (c.RegisterOfficer(badge=badge, officer_name=f"民警{badge}", kind="police", unit_code=code), ADMIN)
@@ -124,17 +128,13 @@ def one_command_per_transaction(app: PingjingApp, commands: list[c.SubmitRating]
     return Throughput(len(commands), (app.recorder.max_notification_id() or 0) - before, seconds)
 
 
-
 def _writer(database: str, n: int, seed: int, start: Any, results: Any) -> None:
     """One writer process: the application on ``database``; at the start, ``n`` ratings group-committed."""
     app = PingjingApp(env=resolve(database).env, observers=[])
     try:
         commands = ratings(badges_of_county(), n, seed)
         start.wait()
-        for i in range(0, len(commands), BATCH):
-            outcomes = app.execute_batch([(cmd, CITIZEN) for cmd in commands[i : i + BATCH]])
-            if any(not hasattr(o, "command") for o in outcomes):
-                raise RuntimeError(f"a benchmark command failed: {outcomes}")
+        grouped(app, commands)
         results.put(time.perf_counter())
     finally:
         app.close()

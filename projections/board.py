@@ -58,10 +58,12 @@ def ts(moment: datetime | None) -> str | None:
         return None
     # A step's deadline is written with its case's board row and its ledger row: remember recent
     # texts. A fold-1 moment equals its fold-0 twin (an hour apart) as a key: never remembered.
-    return _utc_text(moment) if moment.fold else _remembered_utc_text(moment)
+    return utc_text(moment) if moment.fold else _remembered_utc_text(moment)
 
 
-def _utc_text(moment: datetime) -> str:
+def utc_text(moment: datetime) -> str:
+    """:func:`ts` of a moment written once (a step run's times): not remembered, which costs a third
+    more than writing it when it is not written again."""
     utc = moment.astimezone(UTC)
     if utc.year < 1000:  # formatted below the year is padded, by strftime it is not
         return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -71,13 +73,7 @@ def _utc_text(moment: datetime) -> str:
     )
 
 
-_remembered_utc_text = lru_cache(maxsize=4096)(_utc_text)
-
-
-def utc_text(moment: datetime) -> str:
-    """:func:`ts` of a moment written once (a step run's times): not remembered, which costs a third
-    more than writing it when it is not written again."""
-    return _utc_text(moment)
+_remembered_utc_text = lru_cache(maxsize=4096)(utc_text)
 
 
 def from_ts(text: str) -> datetime:

@@ -203,19 +203,15 @@ class ViewStore:
 
     def reset_position(self, cur: Cursor, name: str) -> None:
         """Forget a projection's position, and its shares' (before a rebuild from scratch)."""
-        cur.execute(
-            f"DELETE FROM {self._tracking_table} WHERE application_name = ? OR substr(application_name, 1, ?) = ?",
-            (name, len(name) + 1, f"{name}/"),
-        )
+        cur.execute(f"DELETE FROM {self._tracking_table} WHERE {_WITH_SHARES}", _with_shares(name))
 
     # -- shares (see projections.base.Share) ----------------------------------------------------
 
     def positions_of(self, name: str) -> dict[str, int]:
         """The stored positions of a projection and of its shares, by tracking name."""
         rows = self.query(
-            f"SELECT application_name, notification_id FROM {self._tracking_table} "
-            "WHERE application_name = ? OR substr(application_name, 1, ?) = ?",
-            (name, len(name) + 1, f"{name}/"),
+            f"SELECT application_name, notification_id FROM {self._tracking_table} WHERE {_WITH_SHARES}",
+            _with_shares(name),
         )
         return {str(n): int(p) for n, p in rows}
 
@@ -249,9 +245,8 @@ class ViewStore:
         """
         with self.transaction(commit=True) as cur:
             cur.execute(
-                f"SELECT application_name, notification_id FROM {self._tracking_table} "
-                "WHERE application_name = ? OR substr(application_name, 1, ?) = ?",
-                (name, len(name) + 1, f"{name}/"),
+                f"SELECT application_name, notification_id FROM {self._tracking_table} WHERE {_WITH_SHARES}",
+                _with_shares(name),
             )
             found = {str(n): int(p) for n, p in cur.fetchall()}
             count = share_count_of(name, found)
@@ -265,6 +260,15 @@ class ViewStore:
     def close(self) -> None:
         """Release the connections this store opened itself."""
         self.datastore.close()
+
+
+#: The tracking rows of a projection and of its shares (``NAME/INDEX/COUNT``): see :func:`_with_shares`.
+_WITH_SHARES = "application_name = ? OR substr(application_name, 1, ?) = ?"
+
+
+def _with_shares(name: str) -> tuple[str, int, str]:
+    """The parameters of :data:`_WITH_SHARES` for the projection ``name``."""
+    return (name, len(name) + 1, f"{name}/")
 
 
 def share_count_of(name: str, positions: dict[str, int]) -> int:

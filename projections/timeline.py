@@ -76,10 +76,11 @@ def local(moment: Any) -> str:
     """A moment as people in the county read it (``%Y-%m-%d %H:%M``, local time)."""
     # A step's deadline is shown on every line of its case while it runs: remember recent texts.
     # A fold-1 moment equals its fold-0 twin (an hour apart) as a key: never remembered.
-    return _local_text(moment) if moment.fold else _remembered_local_text(moment)
+    return local_text(moment) if moment.fold else _remembered_local_text(moment)
 
 
-def _local_text(moment: Any) -> str:
+def local_text(moment: Any) -> str:
+    """:func:`local` of a moment shown once (an event's own time): not remembered."""
     there = moment.astimezone(LOCAL_TZ)
     if there.year < 1000:  # formatted below the year is padded, by strftime it is not
         return f"{there:%Y-%m-%d %H:%M}"
@@ -87,12 +88,7 @@ def _local_text(moment: Any) -> str:
     return "%04d-%02d-%02d %02d:%02d" % (there.year, there.month, there.day, there.hour, there.minute)  # noqa: UP031
 
 
-_remembered_local_text = lru_cache(maxsize=4096)(_local_text)
-
-
-def local_text(moment: Any) -> str:
-    """:func:`local` of a moment shown once (an event's own time): not remembered."""
-    return _local_text(moment)
+_remembered_local_text = lru_cache(maxsize=4096)(local_text)
 
 
 # What ``details`` shows, in its order: (field, how it is shown).

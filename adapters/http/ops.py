@@ -27,7 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from adapters.foreground import NO_FOREGROUND, Foreground
+from adapters.foreground import Foreground
 from adapters.http.services import Services, services
 from domain.application import Executed
 from domain.errors import PingjingError
@@ -128,7 +128,7 @@ class Metrics:
             ["command", "outcome"], registry=self.registry,
         )
         self.registry.register(_StoreCollector(svc))
-        if foreground is not None and foreground is not NO_FOREGROUND:
+        if foreground is not None:
             self.registry.register(_ForegroundCollector(foreground))
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

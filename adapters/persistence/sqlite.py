@@ -16,13 +16,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
 from eventsourcing import sqlite as es_sqlite
 from eventsourcing.persistence import OperationalError, StoredEvent
 
+from adapters.persistence import writelock
 from adapters.persistence.chain import GENESIS, chain_rows, links_after
 from adapters.persistence.writelock import WriterLock
 
@@ -133,19 +135,16 @@ class ChainedSQLiteApplicationRecorder(es_sqlite.SQLiteApplicationRecorder):
         not be where it must (a table whose positions ran out at 2^63 is given random ones),
         the transaction fails rather than record wrong positions.
         """
-        first = stored_events[0]
-        c.executemany(
-            self.insert_events_statement,
-            [(s.originator_id.hex if type(s.originator_id) is UUID else s.originator_id,
-              s.originator_version, s.topic, s.state) for s in stored_events],
-        )
+        rows = [
+            (s.originator_id.hex if type(s.originator_id) is UUID else s.originator_id, s.originator_version, s.topic,
+             s.state)
+            for s in stored_events
+        ]
+        c.executemany(self.insert_events_statement, rows)
         c.execute("SELECT last_insert_rowid()")
         last = int(c.fetchone()[0])
-        start = last - len(stored_events) + 1
-        c.execute(self.select_position_statement, (
-            first.originator_id.hex if type(first.originator_id) is UUID else first.originator_id,
-            first.originator_version,
-        ))
+        start = last - len(rows) + 1
+        c.execute(self.select_position_statement, rows[0][:2])
         row = c.fetchone()
         if row is None or int(row[0]) != start:
             raise OperationalError(f"the positions of the events just inserted are not consecutive (ending at {last})")
@@ -209,17 +208,13 @@ class SessionSQLiteDatastore(es_sqlite.SQLiteDatastore):
         if cursor is not None:
             yield cursor
             return
-        writer = self.writer_lock if commit else None
-        with writer.held() if writer is not None else nullcontext(), super().transaction(commit=commit) as fresh:
+        with writelock.held(self.writer_lock if commit else None), super().transaction(commit=commit) as fresh:
             yield fresh
 
-    @property
+    @cached_property
     def writer_lock(self) -> WriterLock | None:
         """The lock every writer of this file takes (None for a memory database)."""
-        if "_writer_lock" not in self.__dict__:
-            self.__dict__["_writer_lock"] = WriterLock.beside(self.pool.db_name)
-        lock: WriterLock | None = self.__dict__["_writer_lock"]
-        return lock
+        return WriterLock.beside(self.pool.db_name)
 
 
 class ChainedSQLiteFactory(es_sqlite.SQLiteFactory):

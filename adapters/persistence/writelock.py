@@ -23,7 +23,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import ClassVar
 
@@ -106,6 +106,11 @@ class WriterLock:
         cls._registry_lock = threading.Lock()
         for lock in cls._registry.values():
             lock._after_fork()
+
+
+def held(lock: WriterLock | None) -> AbstractContextManager[None]:
+    """``lock`` held for a write transaction; nothing to hold for a memory database (None)."""
+    return lock.held() if lock is not None else nullcontext()
 
 
 os.register_at_fork(after_in_child=WriterLock._forget_all_after_fork)

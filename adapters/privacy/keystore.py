@@ -41,7 +41,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +51,7 @@ import psycopg
 from eventsourcing.persistence import OperationalError
 from psycopg import sql
 
+from adapters.persistence import writelock
 from adapters.persistence.writelock import WriterLock
 
 TABLE = "pingjing_citizen_keys"
@@ -289,8 +290,7 @@ class SqliteKeyTable(KeyTable):
     def _transaction(self, *, exclusive: bool, durable: bool) -> Iterator[KeyCursor]:
         # The event store's writers' lock first (handed over at once between processes), then
         # BEGIN IMMEDIATE takes SQLite's single write lock: creators and a rotation are serialised.
-        writer = self._writer
-        with writer.held() if writer is not None else nullcontext(), self._sqlite_transaction(durable) as cursor:
+        with writelock.held(self._writer), self._sqlite_transaction(durable) as cursor:
             yield cursor
 
     @contextmanager

@@ -26,6 +26,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from threading import Lock
 
@@ -68,9 +69,9 @@ class MasterKey:
         """The key with its derived id."""
         return cls(key_id(secret), secret)
 
-    @property
+    @cached_property
     def aead(self) -> AESGCM:
-        """The cipher that wraps and unwraps with this key."""
+        """The cipher that wraps and unwraps with this key (made once: a rebuild unwraps every citizen's key)."""
         return AESGCM(self.secret)
 
 

@@ -77,14 +77,11 @@ def wrap(master: MasterKey, citizen_ref: str, data_key: bytes) -> KeyRow:
     return KeyRow(citizen_ref, master.kid, wrapped)
 
 
-def unwrap(master: MasterKey, row: KeyRow, aead: AESGCM | None = None) -> bytes:
-    """The data key of ``row``; :class:`MasterKeyError` when ``master`` does not open it.
-
-    ``aead``: ``master``'s cipher, made once by a caller that unwraps many keys (else made here).
-    """
+def unwrap(master: MasterKey, row: KeyRow) -> bytes:
+    """The data key of ``row``; :class:`MasterKeyError` when ``master`` does not open it."""
     try:
         nonce, wrapped = row.wrapped[:NONCE_BYTES], row.wrapped[NONCE_BYTES:]
-        return (aead or master.aead).decrypt(nonce, wrapped, _aad(_KEY_AAD, row.citizen_ref))
+        return master.aead.decrypt(nonce, wrapped, _aad(_KEY_AAD, row.citizen_ref))
     except InvalidTag:
         raise MasterKeyError(
             f"the data key of citizen {row.citizen_ref} does not open with master key {row.master_key_id}: "
@@ -101,9 +98,6 @@ class Vault:
         self.cache_size = cache_size
         # citizen_ref -> the data key's cipher, or None: no key (erased).
         self._keys: dict[str, AESGCM | None] = {}
-        # The cipher of each master key met, made once (a cipher is a few microseconds to make, and a
-        # rebuild unwraps every citizen's key).
-        self._master_ciphers: dict[MasterKey, AESGCM] = {}
         self._lock = threading.RLock()
         self._masters_ready = False
         #: Why the last erasure's bytes could not be purged from the database's files yet (None: they were).
@@ -177,7 +171,6 @@ class Vault:
         """Drop every key held in memory (they are read again from the table when needed)."""
         with self._lock:
             self._keys.clear()
-            self._master_ciphers.clear()
 
     def close(self) -> None:
         """Release the key table's connection."""
@@ -203,10 +196,7 @@ class Vault:
                 f"which is not configured ({self.masters.source} has {', '.join(self.masters.ids())}); "
                 "put that key back (e.g. PINGJING_DATA_KEY=CURRENT,OLD) and run pingjing privacy rotate-master-key"
             )
-        aead = self._master_ciphers.get(master)
-        if aead is None:
-            aead = self._master_ciphers[master] = master.aead
-        return unwrap(master, row, aead)
+        return unwrap(master, row)
 
     def _create(self, refs: list[str]) -> dict[str, AESGCM]:
         """Keys for ``refs``: the stored one where a citizen has one, a new random one otherwise."""

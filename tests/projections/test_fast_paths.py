@@ -286,8 +286,9 @@ any_moments = st.datetimes(
 @settings(max_examples=300)
 @given(any_moments)
 def test_moments_are_written_as_strftime_writes_them(moment: datetime) -> None:
-    assert board.ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    assert timeline.local(moment) == f"{moment.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
+    """Remembered (``ts``, ``local``) or written once (``utc_text``, ``local_text``), the same text."""
+    assert board.utc_text(moment) == board.ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert timeline.local_text(moment) == timeline.local(moment) == f"{moment.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
 
 
 def test_the_two_readings_of_a_repeated_hour_are_written_apart() -> None:

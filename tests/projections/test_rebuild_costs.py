@@ -4,12 +4,10 @@ written once not remembered."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from domain.ids import LOCAL_TZ
 from projections import ALL, board, timeline
@@ -42,21 +40,6 @@ def test_the_views_written_a_row_per_event_have_no_rowid_on_sqlite(
         assert sql.rstrip().endswith("WITHOUT ROWID")
         with pytest.raises(sqlite3.OperationalError, match="rowid"):
             conn.execute(f"SELECT rowid FROM {table}")  # noqa: S608
-
-
-offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
-any_moments = st.datetimes(
-    min_value=datetime(1, 1, 2),  # noqa: DTZ001
-    max_value=datetime(9999, 12, 30),  # noqa: DTZ001
-    timezones=offsets | st.sampled_from([UTC, LOCAL_TZ]),
-)
-
-
-@settings(max_examples=300)
-@given(any_moments)
-def test_moments_written_once_read_as_the_remembered_ones(moment: datetime) -> None:
-    assert board.utc_text(moment) == board.ts(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    assert timeline.local_text(moment) == timeline.local(moment) == f"{moment.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M}"
 
 
 def test_a_step_runs_times_are_written_without_filling_the_remembered_texts() -> None:
