@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.heap import settle
 from adapters.store import resolve
 from domain import commands as c
 from domain.application import Context, PingjingApp
@@ -133,6 +134,7 @@ def _writer(database: str, n: int, seed: int, start: Any, results: Any) -> None:
     app = PingjingApp(env=resolve(database).env, observers=[])
     try:
         commands = ratings(badges_of_county(), n, seed)
+        settle()  # as the one-process figure, and as serve's workers
         start.wait()
         grouped(app, commands)
         results.put(time.perf_counter())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,6 +46,15 @@ def _data_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("PINGJING_DATA_KEY_FILE", None)
     else:
         os.environ["PINGJING_DATA_KEY_FILE"] = before
+
+
+@pytest.fixture(autouse=True)
+def _heap_thawed() -> Iterator[None]:
+    """A long-running command run in the test process freezes its heap (``adapters.heap.settle``):
+    thawed after each test, so that what tests leave in cycles is collected as usual."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from adapters import importer, output
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_DOMAIN, EXIT_OK, UsageError, add_format, current_views
 from adapters.demo import DEFAULT_UNTIL, DemoError, load_demo
+from adapters.heap import settle
 from domain.rates import parse_period
 from projections.county_state import OPEN_CASE_STATES, CountyState, fold
 from projections.rates import rates
@@ -101,6 +102,7 @@ def cmd_import(rt: Runtime, args: argparse.Namespace) -> int:
     def committed(first: int, last: int) -> None:
         print(f"committed lines {first}-{last} (run {run_id})", file=sys.stderr, flush=True)
 
+    settle()  # a long import is a busy writer: see adapters.heap
     with args.file.open(encoding="utf-8-sig") as lines:
         report = importer.run_import(rt.app, lines, run_id=run_id, atomic=args.atomic, dry_run=args.dry_run,
                                      committed=committed if args.progress else None)

@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticValidationError
 from adapters import output
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_OK, UsageError, add_format
+from adapters.heap import settle
 from adapters.notify import pending
 from adapters.notify.messages import local
 from adapters.notify.outbox import TRACKING, Outbox, OutboxSummary
@@ -108,6 +109,7 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"notification outbox on {rt.store.description} ({outbox.config.source}); Ctrl-C stops", file=sys.stderr)
+    settle()
     while not stop.is_set():
         try:
             summary = outbox.run_once()

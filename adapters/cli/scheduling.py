@@ -18,6 +18,7 @@ from adapters.audit.seals import seal_if_changed
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_OK
 from adapters.foreground import NO_FOREGROUND, Foreground
+from adapters.heap import settle
 from adapters.notify.outbox import Outbox
 from adapters.privacy.retention import Retention
 from adapters.reports.publish import PUBLISH_HOUR, Reports
@@ -138,6 +139,7 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     duties = ", ".join(["SLA clock", *(d for d in DUTIES if d not in args.without)])
     print(f"scheduler on {rt.store.description} ({duties}); Ctrl-C stops", file=sys.stderr)
+    settle()
     service.start()
     try:
         stop.wait()

@@ -11,7 +11,6 @@ An empty store gets the demo county first, as ``pingjing run`` does (``--no-demo
 from __future__ import annotations
 
 import argparse
-import gc
 import signal
 import socket
 import subprocess
@@ -27,6 +26,7 @@ from adapters.cli import county
 from adapters.cli.common import EXIT_OK, UsageError
 from adapters.cli.scheduling import DUTIES, leader_jobs, leadership_for
 from adapters.foreground import NO_FOREGROUND, Foreground
+from adapters.heap import settle
 from adapters.http import create_app
 from adapters.notify.outbox import Outbox
 from adapters.qr.keys import load_keyring
@@ -151,12 +151,9 @@ def _http(app: Any, sock: socket.socket) -> None:
     server = uvicorn.Server(
         uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=GRACE_SECONDS)
     )
-    # What the process holds once started (the application, its caches, the templates, the
-    # modules) lives as long as the process: frozen, the collector's full passes no longer walk
-    # it. Under a burst on serve --workers 2 that about halved the slowest requests' time
-    # (README, Performance).
-    gc.collect()
-    gc.freeze()
+    # Under a burst on serve --workers 2, a settled heap about halved the slowest requests'
+    # time (README, Performance).
+    settle()
     server.run(sockets=[sock])
 
 

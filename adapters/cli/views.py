@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from adapters import output
 from adapters.bootstrap import Runtime
 from adapters.cli.common import EXIT_OK, UsageError, add_format, current_views
+from adapters.heap import settle
 from domain.errors import NotFoundError
 from domain.ids import officer_id, unit_id
 from domain.rates import parse_period
@@ -89,6 +90,7 @@ def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(f"following the log into {views.description}; Ctrl-C stops", file=sys.stderr)
+    settle()
     runner.run_forever(stop)
     for s in runner.status():
         print(f"{s.name}: position {s.position}, lag {s.lag}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import time
@@ -292,6 +293,27 @@ def test_cli_import_applies_good_lines_and_prints_a_summary(
     assert summary
     assert summary.groups() == (str(len(SETUP) + 1), "0", "written", "")
     assert event_count(db) == len(SETUP) + EVENTS_OF_A_CASE_RATING
+
+
+def test_cli_import_writes_with_the_heap_it_started_with_frozen(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long import is a busy writer: the collector's full passes skip what the process held before it began."""
+    seen: list[int] = []
+    real = importer.run_import
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.get_freeze_count())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "run_import", spying)
+    gc.unfreeze()
+    path = write_lines(tmp_path / "county.jsonl", SETUP)
+
+    assert run_cli("--database", db, "import", str(path)) == 0
+
+    assert seen
+    assert seen[0] > 1000, "the import began with nothing frozen"
 
 
 def test_cli_import_reports_a_bad_line_on_stderr_and_exits_1(
