@@ -23,11 +23,23 @@ from domain.transcodings import hex_of, stored, stored_moment, stored_occurred_a
 from domain.values import QrSubject, Verdict
 from projections.base import Context, Projection, Reader, Share
 from projections.board import from_opt, from_ts, ts
-from projections.counts import Counts
-from projections.counts import schema as counts_schema
+from projections.counts import Counts, Metrics
 from projections.store import Cursor, ViewStore
 
 COUNTS_TABLE = "pj_activity_counts"
+#: What the activity counts (one column each).
+METRICS = Metrics(
+    COUNTS_TABLE,
+    (
+        "encounters",
+        "encounters_rated",
+        "ratings",
+        "ratings_ok",
+        *(f"ratings_{verdict.value}" for verdict in Verdict),
+        "ratings_verified",
+        "ratings_unverified",
+    ),
+)
 ENCOUNTERS = "pj_encounters"
 ATTRIBUTION_WINDOW = timedelta(hours=72)
 #: Encounters older than this behind the newest one can no longer be linked, and are dropped.
@@ -37,7 +49,7 @@ SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {ENCOUNTERS} (encounter_id TEXT PRIMARY KEY, officer_id TEXT, "
     "unit_id TEXT NOT NULL, happened_at TEXT NOT NULL, rated INTEGER NOT NULL, position BIGINT NOT NULL)",
     f"CREATE INDEX IF NOT EXISTS {ENCOUNTERS}_time ON {ENCOUNTERS} (happened_at)",
-    *counts_schema(COUNTS_TABLE),
+    *METRICS.schema(),
 )
 UPSERT = (
     f"INSERT INTO {ENCOUNTERS} VALUES (?, ?, ?, ?, ?, ?) "
@@ -169,6 +181,8 @@ class ActivityProjection(Projection):
     """Encounter and rating counts per scope and period."""
 
     name = "activity"
+    #: 2: counts in one row per scope and period, a column per metric (was a row per metric).
+    version = 2
     schema: ClassVar[tuple[str, ...]] = SCHEMA
     tables = (ENCOUNTERS, COUNTS_TABLE)
     sources = (Encounter, Rating)
@@ -185,7 +199,7 @@ class ActivityProjection(Projection):
 
     def forget(self) -> None:
         """Start again from what is stored."""
-        self.counts = Counts(COUNTS_TABLE)
+        self.counts = Counts(METRICS)
         self.encounters: dict[str, Seen] = {}
         self.by_officer: dict[str, list[Seen]] = {}
         self.by_unit: dict[str, list[Seen]] = {}
@@ -193,7 +207,7 @@ class ActivityProjection(Projection):
         self.order: deque[Seen] = deque()
         self.dirty: dict[str, Seen] = {}
         #: The rows made by :meth:`prepare`, for :meth:`flush` to write.
-        self.pending: tuple[list[tuple[Any, ...]], list[tuple[str, str, str, int]], str | None] | None = None
+        self.pending: tuple[list[tuple[Any, ...]], list[list[Any]], str | None] | None = None
         self.newest: datetime | None = None
         # Encounters before this can no longer be linked (KEEP behind the newest one).
         self.horizon: datetime | None = None
@@ -325,7 +339,7 @@ class ActivityProjection(Projection):
         if horizon is not None:
             cur.execute(f"DELETE FROM {ENCOUNTERS} WHERE happened_at < ?", (horizon,))
 
-    def _rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, str, int]], str | None]:
+    def _rows(self) -> tuple[list[tuple[Any, ...]], list[list[Any]], str | None]:
         """The batch's encounter and counts rows, and the horizon before which rows go; the batch is then forgotten."""
         horizon = self.horizon
         # The table only has to let a restart resume the attribution: older rows are not

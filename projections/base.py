@@ -98,6 +98,9 @@ class Projection(ABC):
     tables: ClassVar[tuple[str, ...]]
     #: Aggregate classes whose events this projection reads (the runner reads nothing else).
     sources: ClassVar[tuple[type, ...]]
+    #: The shape of its tables: raised whenever they change, so that a store holding rows of
+    #: another shape has them dropped and rebuilt (:meth:`projections.store.ViewStore.upgrade`).
+    version: ClassVar[int] = 1
     #: Whether each aggregate of ``sources`` folds on its own (rows and memory of its own, counts
     #: added up), so that the projection can be rebuilt in :class:`Share` s.
     shardable: ClassVar[bool] = False

@@ -23,8 +23,7 @@ from domain.values import CaseKind, Channel, Role
 from domain.workflow import CaseState, CloseOutcome, SlaStep
 from projections import board, ledger, timeline
 from projections.base import Context, Projection, Share
-from projections.counts import Counts
-from projections.counts import schema as counts_schema
+from projections.counts import Counts, Metrics
 from projections.ledger import CANCELLED, LATE, MISSED, ON_TIME, StepRun
 from projections.store import Cursor, ViewStore
 
@@ -53,11 +52,28 @@ _SEQ_KEYS: dict[tuple[str, int], str] = {}
 #: The metric of a step's run counted by its deadline, and of one done on time, per step.
 _DUE = {step.value: (f"step_due:{step.value}",) for step in SlaStep}
 _ON_TIME = {step.value: (f"step_on_time:{step.value}",) for step in SlaStep}
+#: What the cases projection counts (one column each).
+METRICS = Metrics(
+    COUNTS_TABLE,
+    (
+        "cases_opened",
+        "callable_opened",
+        "callable_reached",
+        "rect_ordered",
+        "rect_reported",
+        "rect_verified",
+        "flagged",
+        "breaches",
+        "accountability",
+        "commendations",
+        *(metric for step in SlaStep for metric in (*_DUE[step.value], *_ON_TIME[step.value])),
+    ),
+)
 
 LoadCase = Callable[[UUID, int], Case]
 Row = tuple[Any, ...]
 #: A batch's rows: board, audit, ledger, timeline, cases whose contact was erased, counts.
-_Rows = tuple[list[Row], list[Row], list[Row], list[Row], set[str], list[tuple[str, str, str, int]]]
+_Rows = tuple[list[Row], list[Row], list[Row], list[Row], set[str], list[list[Any]]]
 
 
 @dataclass(slots=True)
@@ -99,12 +115,14 @@ class CasesProjection(Projection):
     """Board, ledger, timeline, audit and case counts."""
 
     name = "cases"
+    #: 2: counts in one row per scope and period, a column per metric (was a row per metric).
+    version = 2
     schema: ClassVar[tuple[str, ...]] = (
         *board.SCHEMA,
         *ledger.SCHEMA,
         *timeline.SCHEMA,
         *AUDIT_SCHEMA,
-        *counts_schema(COUNTS_TABLE),
+        *METRICS.schema(),
     )
     tables = (board.TABLE, ledger.TABLE, timeline.TABLE, AUDIT_TABLE, COUNTS_TABLE)
     sources = (Case,)
@@ -120,7 +138,7 @@ class CasesProjection(Projection):
         """Start from what is stored."""
         # Keyed by the case id's integer: hashing it is cheaper than hashing the UUID.
         self.cases: dict[int, CaseView] = {}
-        self.counts = Counts(COUNTS_TABLE)
+        self.counts = Counts(METRICS)
         self.dirty: dict[int, CaseView] = {}
         self.dirty_steps: dict[tuple[str, str, int, int], StepRun] = {}
         self.new_lines: list[tuple[Any, ...]] = []

@@ -12,7 +12,7 @@ from projections.counts import read_counts
 from projections.registry import COUNTY
 from projections.store import ViewStore
 
-COUNT_TABLES = (activity.COUNTS_TABLE, cases.COUNTS_TABLE)
+COUNT_TABLES = (activity.METRICS, cases.METRICS)
 _SCOPE = re.compile(r"^(county|unit:[A-Z0-9][A-Z0-9-]{1,31}|officer:[A-Z0-9]{4,12})$")
 
 

@@ -41,7 +41,7 @@ from domain.sla import SlaPolicy, WorkingCalendar
 from domain.transcodings import EventDecoder
 from projections.base import Context, Projection, Reader, Share, tracking_name_of
 from projections.registry import Registry
-from projections.store import ViewStore
+from projections.store import Shape, ViewStore
 
 #: Events applied per transaction (at most): rows and position are written once per page.
 PAGE = 50_000
@@ -112,6 +112,7 @@ class Runner:
         self.decode = EventDecoder(app.mapper, text_ids_are_uuids=text_ids_are_uuids)
         #: Reads the keys of many citizens at once (the vault's), or None.
         self.prefetch_keys: Callable[[list[str]], None] | None = getattr(app.personal, "prefetch", None)
+        self.upgrade()
         self.views.create([s for cls in self.classes for s in cls.schema])
         try:
             layout = self._layout()
@@ -182,6 +183,17 @@ class Runner:
         return [Status(cls.name, self.views.standing(tracking_name_of(cls.name)), head) for cls in self.classes]
 
     # -- rebuilding -------------------------------------------------------------------------
+
+    def upgrade(self) -> list[str]:
+        """Drop the projections whose stored tables are of another shape than this code's (their
+        ``version``): the next catch-up rebuilds them. Returns the names of those that held rows."""
+        shapes = [Shape(cls.name, tracking_name_of(cls.name), cls.version, cls.tables) for cls in self.classes]
+        dropped = self.views.upgrade(shapes)
+        for shape in shapes:
+            if shape.name in dropped:
+                log.info("projection_reshaped", projection=shape.name, version=shape.version,
+                         note="tables of another shape dropped: catching up rebuilds them")
+        return dropped
 
     def reset(self, *, shares: int = 1) -> None:
         """Drop the projections' tables and positions (the next catch-up rebuilds them).

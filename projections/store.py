@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,19 @@ from domain.application import PingjingApp
 SQLITE_ONLY = " WITHOUT ROWID"
 #: The advisory lock under which view tables are created on PostgreSQL ("pjview").
 _CREATE_LOCK = 0x706A76696577
+#: The version of each projection's tables as stored (:meth:`ViewStore.upgrade`).
+VERSIONS = "pj_versions"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What :meth:`ViewStore.upgrade` needs to know of a projection: its tracking name, the version
+    of its tables' shape, and the tables to drop when the stored ones are of another."""
+
+    name: str
+    tracking_name: str
+    version: int
+    tables: tuple[str, ...]
 
 
 class Cursor:
@@ -81,6 +95,7 @@ class ViewStore:
         self.tracking: Any = recorder_class(datastore)
         with self._creating():
             self.tracking.create_table()
+        self.create([f"CREATE TABLE IF NOT EXISTS {VERSIONS} (projection TEXT PRIMARY KEY, version INTEGER NOT NULL)"])
 
     @contextmanager
     def _creating(self) -> Iterator[None]:
@@ -166,6 +181,43 @@ class ViewStore:
                 cur.execute(f"DROP TABLE IF EXISTS {table}")
         finally:
             cur.execute(f"PRAGMA secure_delete = {setting:d}")
+
+    def upgrade(self, shapes: Sequence[Shape]) -> list[str]:
+        """Drop the tables and positions of every projection stored in another shape than ``shapes``
+        say (or before versions were stored), for the next catch-up to rebuild it; record the
+        versions. Returns the names of the projections dropped that had folded something (a new
+        store's are only recorded).
+
+        Read first without taking the write lock (almost always nothing to do), then again under
+        it: processes starting together drop a projection once (on PostgreSQL they take turns
+        as for :meth:`create`).
+        """
+        if all(self._versions().get(shape.name) == shape.version for shape in shapes):
+            return []
+        dropped = []
+        with self._creating(), self.transaction(commit=True) as cur:
+            cur.execute(f"SELECT projection, version FROM {VERSIONS}")
+            stored = {str(name): int(version) for name, version in cur.fetchall()}
+            for shape in shapes:
+                if stored.get(shape.name) == shape.version:
+                    continue
+                cur.execute(
+                    f"SELECT 1 FROM {self._tracking_table} WHERE {_WITH_SHARES} LIMIT 1",
+                    _with_shares(shape.tracking_name),
+                )
+                if cur.fetchone() is not None:
+                    dropped.append(shape.name)
+                self.drop(cur, shape.tables)
+                self.reset_position(cur, shape.tracking_name)
+                cur.execute(
+                    f"INSERT INTO {VERSIONS} (projection, version) VALUES (?, ?) "
+                    "ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
+                    (shape.name, shape.version),
+                )
+        return dropped
+
+    def _versions(self) -> dict[str, int]:
+        return {str(name): int(version) for name, version in self.query(f"SELECT projection, version FROM {VERSIONS}")}
 
     def position(self, name: str) -> int:
         """How far the named projection has applied the log (0: nothing yet)."""

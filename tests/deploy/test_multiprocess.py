@@ -65,7 +65,7 @@ def counted_ratings(database: str) -> int:
     app = open_app(database)
     try:
         rows = ViewStore.beside(app).query(
-            "SELECT period, value FROM pj_activity_counts WHERE scope = 'county' AND metric = 'ratings'")
+            "SELECT period, ratings FROM pj_activity_counts WHERE scope = 'county'")
     finally:
         app.close()
     return sum(int(value) for period, value in rows if re.fullmatch(r"\d{4}-\d{2}", str(period)))

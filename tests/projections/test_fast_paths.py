@@ -40,7 +40,7 @@ from domain.transcodings import ContactAsDict, EventDecoder, FastJSONTranscoder,
 from domain.values import Contact, Meta
 from projections import ALL, board, timeline
 from projections.analyst import rebuild_in_memory
-from projections.counts import Counts
+from projections.counts import Counts, Metrics, read_counts
 from projections.registry import Registry
 from projections.runner import Runner
 from projections.store import ViewStore
@@ -252,7 +252,7 @@ count_moments = st.datetimes(
     max_value=datetime(2022, 1, 10),  # noqa: DTZ001
     timezones=st.sampled_from([LOCAL_TZ, UTC, timezone(timedelta(hours=8))]),
 )
-metric_tuples = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=4).map(tuple)
+metric_tuples = st.lists(st.sampled_from(["a", "b", "c", "step:d"]), min_size=1, max_size=4).map(tuple)
 # The same scopes object for many facts, as the registry hands them out.
 shared_scopes = st.sampled_from([("county",), ("county", "unit:PS1")])
 
@@ -262,7 +262,7 @@ shared_scopes = st.sampled_from([("county",), ("county", "unit:PS1")])
 def test_counts_spread_every_fact_over_its_scopes_periods_and_metrics(
     facts: list[tuple[tuple[str, ...], datetime, tuple[str, ...]]],
 ) -> None:
-    counts = Counts("t")
+    counts = Counts(ABCD)
     expected: Counter[tuple[str, str, str]] = Counter()
     for fact_scopes, moment, metrics in facts + facts[:5]:  # some facts twice
         counts.add(fact_scopes, moment, *metrics)
@@ -271,6 +271,45 @@ def test_counts_spread_every_fact_over_its_scopes_periods_and_metrics(
                 for metric in metrics:
                     expected[(scope, period, metric)] += 1
     assert counts.deltas == expected
+
+    rows = counts.rows()
+
+    assert [tuple(row[:2]) for row in rows] == sorted({(s, p) for s, p, _ in expected}), "one row per scope and period"
+    assert {(row[0], row[1], m): v for row in rows for m, v in zip(ABCD.names, row[2:], strict=True) if v} == expected
+    assert counts.rows() == [], "the rows are made once"
+
+
+ABCD = Metrics("pj_test_counts", ("a", "b", "c", "step:d"))
+
+
+def test_counts_added_twice_to_the_table_are_read_back_summed_and_without_the_metrics_never_counted() -> None:
+    views = ViewStore.in_memory()
+    views.create(ABCD.schema())
+    moment = datetime(2021, 11, 3, 9, tzinfo=LOCAL_TZ)
+    for _ in range(2):
+        counts = Counts(ABCD)
+        counts.add(("county", "unit:PS1"), moment, "a", "step:d")
+        counts.add(("county",), moment, "a")
+        with views.transaction(commit=True) as cur:
+            counts.flush(cur)
+
+    assert read_counts(views, [ABCD, ABCD], "county", "2021-11") == {"a": 8, "step:d": 4}
+    assert read_counts(views, [ABCD], "unit:PS1", "2021-W44") == {"a": 2, "step:d": 2}
+    assert read_counts(views, [ABCD], "unit:PS1", "2021-12") == {}
+    assert "step__d" in ABCD.schema()[0], "a metric's column is its name made an identifier"
+
+
+def test_a_metric_the_table_does_not_count_is_refused_when_its_rows_are_made() -> None:
+    counts = Counts(ABCD)
+    counts.add(("county",), datetime(2021, 11, 3, tzinfo=UTC), "e")
+    with pytest.raises(KeyError, match="e"):
+        counts.rows()
+
+
+@pytest.mark.parametrize("names", [(), ("a", "a"), ("a b",), ("Robert'); DROP TABLE x;--",)])
+def test_metrics_must_be_distinct_names_that_make_columns(names: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="metric names"):
+        Metrics("pj_test_counts", names)
 
 
 # -- formatting ---------------------------------------------------------------------------------
