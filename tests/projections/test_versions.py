@@ -7,9 +7,12 @@ and no versions recorded) is the case every existing deployment meets once.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import threading
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import pytest
+from structlog.testing import capture_logs
 
 from domain.rates import Period, parse_period
 from projections import ALL
@@ -117,3 +120,59 @@ def test_an_old_store_is_dropped_once_the_next_runner_finds_it_of_this_shape(cou
 def _month(views: ViewStore) -> Period:
     period = views.query("SELECT MAX(period) FROM pj_activity_counts WHERE period NOT LIKE ?", ("%W%",))[0][0]
     return parse_period(period)
+
+
+def test_processes_starting_together_on_an_old_store_drop_it_once_and_all_start(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --workers N`` starts a runner in every process at once: the drop is done by one of
+    them under the store's write lock (SQLite) or advisory lock (PostgreSQL); the others find the
+    new shape, and none fails."""
+    tell_a_story(county)
+    app = county.app
+    views = ViewStore.beside(app)
+    Runner(app, views, ALL).catch_up()
+    narrow_counts(views)
+    start = threading.Barrier(4)
+    failed: list[BaseException] = []
+    # Every runner has looked (without the lock) and seen the old shape before any drops it.
+    looked = threading.Barrier(4)
+    look = ViewStore._versions
+
+    def looking(self: ViewStore) -> dict[str, int]:
+        seen = look(self)
+        looked.wait(timeout=10)
+        return seen
+
+    monkeypatch.setattr(ViewStore, "_versions", looking)
+    drops: list[tuple[str, ...]] = []
+    drop = ViewStore.drop
+
+    def dropping(self: ViewStore, cur: Any, tables: Sequence[str]) -> None:
+        drops.append(tuple(tables))
+        drop(self, cur, tables)
+
+    monkeypatch.setattr(ViewStore, "drop", dropping)
+
+    def open_runner() -> None:
+        try:
+            start.wait(timeout=10)
+            Runner(app, ViewStore.beside(app), ALL)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failed.append(error)
+
+    with capture_logs() as logs:
+        threads = [threading.Thread(target=open_runner) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    monkeypatch.setattr(ViewStore, "_versions", look)
+
+    assert failed == []
+    assert sorted(drops) == sorted(p.tables for p in ALL), "each projection's tables dropped once"
+    reshaped = sorted(entry["projection"] for entry in logs if entry["event"] == "projection_reshaped")
+    assert reshaped == ["activity", "cases"]
+    runner = Runner(app, views, ALL)
+    runner.catch_up()
+    assert dump(views) == dump(rebuild_in_memory(app))
