@@ -66,12 +66,17 @@ def register(sub: Any) -> None:
     serve.set_defaults(handler=cmd_serve)
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """A bound, listening socket; a clear usage error when the address cannot be had."""
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound, listening socket; a clear usage error when the address cannot be had.
+
+    ``reuse_port``: one of a group of listeners on the same address (``SO_REUSEPORT``).
+    """
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(2048)
     except OSError as error:
@@ -80,12 +85,42 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: Whether the kernel spreads the connections of one address over a group of listeners: Linux's
+#: ``SO_REUSEPORT`` (elsewhere the option exists with other meanings, or not at all).
+SPREADS_CONNECTIONS = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+
+
+def listeners(host: str, port: int, count: int) -> list[socket.socket]:
+    """The listening sockets of ``count`` HTTP processes on one address: one each where the kernel
+    spreads connections over them (:data:`SPREADS_CONNECTIONS`), else one shared by all.
+
+    One socket shared by several processes lets whichever accepts first take every connection
+    waiting: a burst of a few long-lived connections (16 clients, or a proxy's pool) can all
+    land on one process while another idles. A listener each, in one ``SO_REUSEPORT`` group,
+    has the kernel hand every new connection to one of them by a hash of its addresses. This
+    process keeps every socket open: a worker that dies leaves its queued connections to the
+    worker started in its place on the same socket.
+    """
+    if count == 1 or not SPREADS_CONNECTIONS:
+        return [listen(host, port)]
+    first = listen(host, port, reuse_port=True)
+    bound = first.getsockname()[1]  # port 0 asked for any free port: the others join this one
+    socks = [first]
+    try:
+        socks.extend(listen(host, bound, reuse_port=True) for _ in range(count - 1))
+    except UsageError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
 def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM."""
     _check(args)
     if args.listen_fd is not None:
         return _worker(rt, args)
-    sock = listen(args.host, args.port)
+    socks = listeners(args.host, args.port, args.workers)
     views = _prepared(rt, args)
     # One process serving HTTP too: the follower and the outbox step aside for its requests.
     foreground = Foreground() if args.workers == 1 else NO_FOREGROUND
@@ -104,23 +139,24 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     if not args.no_projections:
         follower = threading.Thread(target=runner.run_forever, args=(stop,), kwargs={"on_batch": foreground.step_aside},
                                     name="pingjing-projections", daemon=True)
-    _announce(sock, args, scheduler is not None, _example_scan(rt))
+    _announce(socks[0], args, scheduler is not None, _example_scan(rt))
     if scheduler is not None:
         scheduler.start()
     if follower is not None:
         follower.start()
     try:
         if args.workers == 1:
-            _http(create_app(rt, views=views, scheduler=scheduler, foreground=foreground, runner=runner), sock)
+            _http(create_app(rt, views=views, scheduler=scheduler, foreground=foreground, runner=runner), socks[0])
         else:
-            Workers(args, sock).run(stop)
+            Workers(args, socks).run(stop)
     finally:
         stop.set()
         if scheduler is not None:
             scheduler.stop()
         if follower is not None:
             follower.join(RUNNER_JOIN_SECONDS)
-        sock.close()
+        for sock in socks:
+            sock.close()
     print("pingjing serve: stopped", file=sys.stderr, flush=True)
     return EXIT_OK
 
@@ -168,39 +204,46 @@ def _worker(rt: Runtime, args: argparse.Namespace) -> int:
 
 
 class Workers:
-    """``--workers N``: N HTTP processes on one listening socket, started again if one dies.
+    """``--workers N``: N HTTP processes on the listening sockets bound here, started again if one dies.
 
-    The socket is bound once, here, and handed down (the kernel spreads the connections
-    among the processes that accept on it); each worker is ``pingjing serve`` again with
-    the socket's descriptor, its own application, group committer and views reader, and
-    no projections or scheduler of its own (this process runs them). A stop signal goes on
-    to every worker, which answers what it has in flight before it exits.
+    The sockets are bound once, here, and handed down (:func:`listeners`: one each where the
+    kernel spreads the connections over them, else one for all); each worker is ``pingjing
+    serve`` again with its socket's descriptor, its own application, group committer and
+    views reader, and no projections or scheduler of its own (this process runs them). A
+    worker started in place of one that died takes its socket. A stop signal goes on to every
+    worker, which answers what it has in flight before it exits.
     """
 
-    def __init__(self, args: argparse.Namespace, sock: socket.socket) -> None:
+    def __init__(self, args: argparse.Namespace, socks: list[socket.socket]) -> None:
         self.args = args
-        self.sock = sock
+        self.socks = socks
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def command(self) -> list[str]:
-        """How a worker is started: this command line, as a worker of this socket."""
+    def socket_of(self, index: int) -> socket.socket:
+        """The socket the ``index`` th worker accepts on."""
+        return self.socks[index % len(self.socks)]
+
+    def command(self, index: int = 0) -> list[str]:
+        """How the ``index`` th worker is started: this command line, as a worker of its socket."""
         database = ["--database", self.args.database] if self.args.database else []
-        return [sys.executable, "-m", "adapters.cli", *database, "serve", "--listen-fd", str(self.sock.fileno()),
+        fd = str(self.socket_of(index).fileno())
+        return [sys.executable, "-m", "adapters.cli", *database, "serve", "--listen-fd", fd,
                 "--no-demo", "--no-projections", "--no-scheduler"]
 
-    def start_one(self) -> subprocess.Popen[bytes]:
-        """A new worker process."""
-        return subprocess.Popen(self.command(), pass_fds=(self.sock.fileno(),))  # noqa: S603 - our own command line
+    def start_one(self, index: int = 0) -> subprocess.Popen[bytes]:
+        """A new ``index`` th worker process."""
+        fd = self.socket_of(index).fileno()
+        return subprocess.Popen(self.command(index), pass_fds=(fd,))  # noqa: S603 - our own command line
 
     def run(self, stop: threading.Event) -> None:
         """Start the workers, restart any that dies, and stop them all when ``stop`` is set."""
-        self.processes = [self.start_one() for _ in range(self.args.workers)]
+        self.processes = [self.start_one(i) for i in range(self.args.workers)]
         try:
             while not stop.wait(WATCH_SECONDS):
                 for i, process in enumerate(self.processes):
                     if process.poll() is not None:
                         log.warning("serve_worker_died", pid=process.pid, status=process.returncode)
-                        self.processes[i] = self.start_one()
+                        self.processes[i] = self.start_one(i)
         finally:
             for process in self.processes:
                 if process.poll() is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import os
 import re
 import signal
@@ -208,6 +210,91 @@ def test_serve_loads_the_demo_county_into_an_empty_store(tmp_path: Path) -> None
         assert not app.recorder.select_notifications(start=1, limit=1, topics=event_topics(Notification))
     finally:
         app.close()
+
+
+linux_only = pytest.mark.skipif(not serve_command.SPREADS_CONNECTIONS,
+                                reason="the kernel spreads connections over a group of listeners on Linux only")
+
+
+@linux_only
+def test_the_workers_listen_each_on_a_socket_of_their_own_and_the_kernel_spreads_connections_over_them() -> None:
+    socks = serve_command.listeners("127.0.0.1", 0, 3)
+    clients: list[socket.socket] = []
+    try:
+        port = socks[0].getsockname()[1]
+        assert {s.getsockname()[1] for s in socks} == {port}
+        assert len({s.fileno() for s in socks}) == 3
+        for _ in range(60):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        accepted = []
+        for sock in socks:
+            sock.setblocking(False)
+            taken = 0
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                taken += 1
+            accepted.append(taken)
+    finally:
+        for each in (*clients, *socks):
+            each.close()
+    assert sum(accepted) == 60
+    assert all(accepted), f"every listener takes its share of connections: {accepted}"
+
+
+def test_one_process_listens_on_one_socket_of_its_own() -> None:
+    socks = serve_command.listeners("127.0.0.1", 0, 1)
+    try:
+        assert len(socks) == 1
+        assert socks[0].getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0, "no other process may join it"
+    finally:
+        socks[0].close()
+
+
+@linux_only
+def test_a_worker_started_again_accepts_on_the_socket_of_the_one_it_replaces() -> None:
+    socks = serve_command.listeners("127.0.0.1", 0, 2)
+    try:
+        workers = serve_command.Workers(argparse.Namespace(database=None, workers=2), socks)
+        for index, sock in enumerate(socks):
+            command = workers.command(index)
+            assert command[command.index("--listen-fd") + 1] == str(sock.fileno())
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@linux_only
+def test_a_burst_of_long_lived_connections_is_spread_over_both_workers(county_store: Path) -> None:
+    """16 keep-alive connections opened at once (as the bench's clients, or a proxy's pool) are
+    answered by both worker processes, not all by whichever accepted first."""
+    running = serve(county_store, "--no-demo", "--workers", "2")
+    try:
+        wait_healthy(running.base)
+        port = int(running.base.rsplit(":", 1)[1])
+        conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(16)]
+        answered: set[int] = set()
+        try:
+            for conn in conns:
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            for conn in conns:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+                while len(body) < length:
+                    body += conn.recv(65536)
+                answered.add(int(json.loads(body)["process"]))
+        finally:
+            for conn in conns:
+                conn.close()
+        assert len(answered) == 2, f"connections answered by processes {answered}"
+    finally:
+        assert running.stop(signal.SIGTERM) == 0
 
 
 @pytest.mark.parametrize("workers", ["0", "65"])
