@@ -219,11 +219,7 @@ async def _claimed(page: Page, svc: Services, token: str) -> tuple[QrClaim, QrTa
     return claim, target
 
 
-def rate_page(
-    token: str,
-    page: Annotated[Page, Depends(_page)],
-    svc: Annotated[Services, Depends(services)],
-) -> Response:
+def rate_page(token: str, page: Page, svc: Services) -> Response:
     """The rating form for the officer or unit a scanned code names."""
     target = _resolve(page, svc, token)
     if isinstance(target, HTMLResponse):
@@ -277,11 +273,7 @@ def _field_errors(page: Page, error: PydanticValidationError) -> list[str]:
     return [seen[name] for name in sorted(seen, key=lambda n: RATING_FIELDS.index(n) if n in RATING_FIELDS else 99)]
 
 
-async def submit_rating(  # noqa: PLR0911 - one answer per refusal in the table above
-    token: str,
-    page: Annotated[Page, Depends(_page)],
-    svc: Annotated[Services, Depends(services)],
-) -> Response:
+async def submit_rating(token: str, page: Page, svc: Services) -> Response:  # noqa: PLR0911 - one answer per refusal in the table above
     """Record the rating; the thank-you page names the case a dissatisfied rating, complaint or suggestion opened."""
     site = page.site
     allowance = site.posts.hit("citizen-post", _address(page.request))
