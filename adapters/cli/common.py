@@ -7,6 +7,7 @@ import getpass
 from collections.abc import Callable
 
 from adapters.bootstrap import Runtime
+from adapters.privacy.vault import Vault
 from projections import ALL
 from projections.runner import Runner
 from projections.store import ViewStore
@@ -23,6 +24,14 @@ class UsageError(Exception):
 def add_format(parser: argparse.ArgumentParser, *choices: str) -> None:
     """``--format`` with ``table`` as the default."""
     parser.add_argument("--format", choices=choices or ("table", "json"), default="table", help="output format")
+
+
+def check_keys(rt: Runtime) -> None:
+    """Refuse to start a long-running process whose master keys do not open every citizen's key
+    (a wrong or missing key file): a clear error now, not a failed request or a stalled follower later."""
+    personal = rt.app.personal
+    if isinstance(personal, Vault):
+        personal.check()
 
 
 def current_views(rt: Runtime) -> ViewStore:

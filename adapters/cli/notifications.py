@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from adapters import output
 from adapters.bootstrap import Runtime
-from adapters.cli.common import EXIT_OK, UsageError, add_format
+from adapters.cli.common import EXIT_OK, UsageError, add_format, check_keys
 from adapters.heap import settle
 from adapters.notify import pending
 from adapters.notify.messages import local
@@ -96,6 +96,7 @@ def _said(summary: OutboxSummary) -> str:
 
 def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run the outbox once, or every ``--interval`` seconds until interrupted."""
+    check_keys(rt)
     outbox = Outbox.from_runtime(rt)
     if args.from_now:
         if outbox.start_at_head():

@@ -16,7 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from adapters.audit.seals import seal_if_changed
 from adapters.bootstrap import Runtime
-from adapters.cli.common import EXIT_OK
+from adapters.cli.common import EXIT_OK, check_keys
 from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.heap import settle
 from adapters.notify.outbox import Outbox
@@ -130,6 +130,7 @@ def leader_jobs(
 
 def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     """Run until interrupted."""
+    check_keys(rt)
     views = ViewStore.beside(rt.app)
     keeper = DeadlineKeeper(rt.app, views, Runner(rt.app, views, ALL, policy=rt.policy), rt.app.clock)
     jobs = leader_jobs(rt, outbox_seconds=args.outbox_seconds, without=args.without)

@@ -23,7 +23,7 @@ import uvicorn
 
 from adapters.bootstrap import Runtime
 from adapters.cli import county
-from adapters.cli.common import EXIT_OK, UsageError
+from adapters.cli.common import EXIT_OK, UsageError, check_keys
 from adapters.cli.scheduling import DUTIES, leader_jobs, leadership_for
 from adapters.foreground import NO_FOREGROUND, Foreground
 from adapters.heap import settle
@@ -120,6 +120,7 @@ def cmd_serve(rt: Runtime, args: argparse.Namespace) -> int:
     _check(args)
     if args.listen_fd is not None:
         return _worker(rt, args)
+    check_keys(rt)
     socks = listeners(args.host, args.port, args.workers)
     views = _prepared(rt, args)
     # One process serving HTTP too: the follower and the outbox step aside for its requests.

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters import output
 from adapters.bootstrap import Runtime
-from adapters.cli.common import EXIT_OK, UsageError, add_format, current_views
+from adapters.cli.common import EXIT_OK, UsageError, add_format, check_keys, current_views
 from adapters.heap import settle
 from domain.errors import NotFoundError
 from domain.ids import officer_id, unit_id
@@ -84,6 +84,7 @@ def _progress() -> tuple[Progress, Any]:
 
 def cmd_run(rt: Runtime, args: argparse.Namespace) -> int:
     """Follow the log until interrupted."""
+    check_keys(rt)
     views = ViewStore.beside(rt.app)
     runner = Runner(rt.app, views, ALL, policy=rt.policy)
     stop = threading.Event()

@@ -229,6 +229,24 @@ class Vault:
         self._keys[citizen_ref] = aead
         return aead
 
+    def unreadable(self) -> dict[str, int]:
+        """The citizens' keys wrapped by a master key that is not configured, counted by that key (none: all open)."""
+        self.ensure_masters()
+        configured = set(self.masters.ids())
+        return {kid: n for kid, n in self.table.counts().items() if kid not in configured}
+
+    def check(self) -> None:
+        """:class:`MasterKeyError`, saying what to do, when some stored key is wrapped by a master key that
+        is not configured (a long-running process checks before it starts, rather than fail a request later)."""
+        missing = self.unreadable()
+        if missing:
+            raise MasterKeyError(
+                f"{sum(missing.values())} citizen keys in {self.table.description()} are wrapped by master key "
+                f"{', '.join(sorted(missing))}, which is not configured ({self.masters.source} has "
+                f"{', '.join(self.masters.ids())}): their contacts cannot be read. Put that key back (e.g. "
+                "PINGJING_DATA_KEY=CURRENT,OLD) and run pingjing privacy rotate-master-key"
+            )
+
     def ensure_masters(self) -> None:
         """Load the master keys; never create a key file while the table holds keys (they would stay unreadable)."""
         if self._masters_ready:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,12 @@ from adapters.qr.keys import encode_secret
 from adapters.settings import Settings
 from adapters.store import resolve
 from domain.application import PingjingApp
+from projections import ALL
+from projections.runner import Runner
+from projections.store import ViewStore
 from tests.conftest import County
 from tests.fakes import FakeClock, SequentialIds
+from tests.http.test_serve import ROOT
 from tests.privacy.conftest import PHONE, open_with_contact
 
 PHONES = (PHONE, "13700000001", "13700000002")
@@ -125,6 +132,34 @@ def test_a_wrong_master_key_is_a_clear_error_not_an_erasure(
     assert "which is not configured (PINGJING_DATA_KEY has" in err
     assert "Traceback" not in err
     assert _status(stored, capsys)["unreadable"] == 3
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--port", "0", "--no-demo"], ["scheduler", "run"], ["projections", "run"],
+     ["notifications", "run", "--interval", "60"]],
+    ids=lambda command: " ".join(command[:2]),
+)
+def test_a_long_running_process_with_a_wrong_master_key_refuses_to_start(
+    stored: str, clock: FakeClock, tmp_path: Path, command: list[str]
+) -> None:
+    """Before it serves or runs, not on the first request that reads a contact: the views are already
+    caught up here, so nothing else it does at start would read one."""
+    county, _ = _county(stored, clock)
+    Runner(county.app, ViewStore.beside(county.app), ALL).catch_up()
+    county.app.close()
+    env = {**os.environ, "PINGJING_DATA_KEY": encode_secret(new_master_key().secret), "PYTHONPATH": str(ROOT)}
+
+    refused = subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "adapters.cli", "--database", stored, *command],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+    assert refused.returncode == 2, refused.stderr
+    assert "citizen keys in" in refused.stderr
+    assert "which is not configured (PINGJING_DATA_KEY has" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "pingjing serve on" not in refused.stdout
 
 
 def test_a_lost_key_file_is_not_replaced_while_keys_exist(
