@@ -48,6 +48,7 @@ def encounter_code_id(code: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"encounter-code:{code.upper()}")
 
 
+@lru_cache(maxsize=65536)
 def qr_identity_id(subject: QrSubject, key: str) -> uuid.UUID:
     """The aggregate id of the QR identity of a unit (by code) or officer (by badge)."""
     return uuid.uuid5(NAMESPACE, f"qr:{subject.value}:{key}")

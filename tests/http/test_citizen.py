@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.templating import Jinja2Templates
 
 from adapters.bootstrap import bootstrap
 from adapters.http.citizen.devices import COOKIE, DeviceHasher
@@ -360,3 +361,41 @@ def test_a_code_revoked_by_another_process_is_refused_by_the_ratings_own_transac
     assert page.status_code == 410
     assert "已停用" in message_of(page.text)
     assert citizen_world.head() == before
+
+
+# -- the thank-you page of a rating that opens no case ------------------------------------------
+
+
+def test_the_thanks_for_a_rating_that_opens_no_case_is_made_once_per_code_and_language_and_set_cookies_still(
+    citizen_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is the same page for everyone who rates this officer (nothing of the rater is on it): made once,
+    answered from memory after; each answer still sets its own cookies and the headers of every page."""
+    made: list[str] = []
+    real = Jinja2Templates.TemplateResponse
+
+    def counting(self: Jinja2Templates, request: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(name)
+        return real(self, request, name, *args, **kwargs)
+
+    monkeypatch.setattr(Jinja2Templates, "TemplateResponse", counting)
+    satisfied = rating(verdict="satisfied", service_score="5", attitude_score="5", efficiency_score="5")
+
+    first = submit(citizen_world, satisfied, device="a" * 22)
+    citizen_world.client.cookies.clear()
+    second = citizen_world.client.post(f"/s/{token(citizen_world)}", data=satisfied)  # a device never seen
+    english = submit(citizen_world, satisfied, device="b" * 22, path=f"/s/{token(citizen_world)}?lang=en")
+    unit = submit(citizen_world, satisfied, device="c" * 22, path=f"/s/{token(citizen_world, QrSubject.UNIT, 'PS1')}")
+    complaint = submit(citizen_world, rating(complaint=COMPLAINT, phone=PHONE), device="d" * 22)
+
+    assert [r.status_code for r in (first, second, english, unit, complaint)] == [200] * 5
+    assert second.content == first.content
+    assert case_ref_of(first.text) is None
+    assert f"{COOKIE}=" in second.headers["set-cookie"], "a new device still gets its cookie"
+    assert "set-cookie" not in first.headers
+    assert second.headers["cache-control"] == "no-store"
+    assert second.headers["referrer-policy"] == "no-referrer"
+    assert english.content != first.content
+    assert "pj_lang=en" in english.headers["set-cookie"]
+    assert case_ref_of(complaint.text) is not None
+    assert made == ["thanks.html.j2"] * 4, "first, English, the unit's, and the one that opened a case"

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hmac
 import re
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,8 @@ MILESTONES = frozenset({"Opened", "Pushed", "CitizenContacted", "ResultReported"
                         "Closed", "Reopened"})
 _LAST4 = re.compile(r"^[0-9]{4}$")
 _TEXT_LIMITS = {"comment": 500, "complaint": 2000, "suggestion": 2000, "citizen_name": 32}
+#: At most this many pages kept by :meth:`Page.render_same` (then they are made again).
+RENDERED_PAGES = 4096
 
 
 @dataclass
@@ -96,6 +99,8 @@ class CitizenPages:
     posts: AddressLimiter
     wrong_digits: AddressLimiter
     templates: Jinja2Templates = field(init=False)
+    #: Pages made by :meth:`Page.render_same`, by what they depend on.
+    rendered: dict[tuple[Any, ...], bytes] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         # Templates ship with the code: compiled once, not checked on disk at every render.
@@ -151,6 +156,23 @@ class Page:
                    "switch_url": f"{self.request.url.path}?lang={other}", **values}
         response = self.site.templates.TemplateResponse(self.request, template, context, status_code=status,
                                                         headers=headers)
+        return self._finish(response)
+
+    def render_same(self, depends: Hashable, template: str, **values: Any) -> HTMLResponse:
+        """:meth:`render` of a page that is the same for every visitor of this address in this language,
+        whose ``values`` are made of ``depends`` alone: made once, then answered from memory."""
+        key = (self.lang, self.request.url.path, template, depends)
+        made = self.site.rendered
+        body = made.get(key)
+        if body is None:
+            body = bytes(self.render(template, **values).body)
+            if len(made) >= RENDERED_PAGES:  # a county has a few hundred codes: this only bounds memory
+                made.clear()
+            made[key] = body
+        return self._finish(HTMLResponse(body))
+
+    def _finish(self, response: HTMLResponse) -> HTMLResponse:
+        """The response with the cookies the page sets and the headers every citizen page has."""
         secure = self.request.url.scheme == "https"
         if self.request.query_params.get("lang") in ("zh", "en"):
             response.set_cookie(LANG_COOKIE, self.lang, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax",
@@ -325,8 +347,14 @@ async def submit_rating(token: str, page: Page, svc: Services) -> Response:  # n
 
 
 def _thanks(page: Page, target: QrTarget, receipt: Receipt, *, has_phone: bool) -> HTMLResponse:
+    verified = bool(receipt.extra.get("verified"))
+    if receipt.case_ref is None:
+        # Most ratings open no case: their page is the same for everyone who rates this officer or unit.
+        view = _target_view(page, target)
+        return page.render_same((tuple(view.items()), verified), "thanks.html.j2", target=view, case_ref=None,
+                                verified=verified, has_phone=False)
     return page.render("thanks.html.j2", target=_target_view(page, target), case_ref=receipt.case_ref,
-                       verified=bool(receipt.extra.get("verified")), has_phone=has_phone)
+                       verified=verified, has_phone=has_phone)
 
 
 # -- tracking -------------------------------------------------------------------------------
