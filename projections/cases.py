@@ -38,6 +38,7 @@ AUDIT_UPSERT = (
     "score = excluded.score, deductions = excluded.deductions, state = excluded.state"
 )
 _ENDING = ("Closed", "Reopened")
+_CLOSED = CaseState.CLOSED
 _DEADLINE = attrgetter("deadline")
 #: The primary keys of the rows written, to write them in key order.
 _FIRST = itemgetter(0)
@@ -128,6 +129,11 @@ class CasesProjection(Projection):
     sources = (Case,)
     # Every row but the counts belongs to one case, and each case is folded from its own events.
     shardable = True
+    #: Closed cases are let go of (after a flush) once more than this many cases are in memory: a
+    #: process that follows the log for years keeps its open cases and the recent ones, not every
+    #: case ever opened. A closed case that hears of more (reopened, its contact erased) is
+    #: restored from its rows, as after a restart. A rebuild of a county stays under it.
+    keep_cases: ClassVar[int] = 20_000
 
     def __init__(self, views: ViewStore, context: Context, share: Share | None = None) -> None:
         super().__init__(views, context, share)
@@ -147,6 +153,8 @@ class CasesProjection(Projection):
         #: The rows made by :meth:`prepare`, for :meth:`flush` to write.
         self.pending: _Rows | None = None
         self.fresh = self.views.position(self.tracking_name) == 0
+        #: The cases in memory that are closed (by the key of :attr:`cases`), to let go of (:meth:`_let_go`).
+        self.closed: set[int] = set()
 
     # -- folding ----------------------------------------------------------------------------
 
@@ -173,6 +181,10 @@ class CasesProjection(Projection):
         self._timeline(view, name, event, position, at)
         if name == "ContactErased":
             self.erased_contacts.add(case.ref)
+        if case.state is _CLOSED:
+            self.closed.add(key)
+        else:
+            self.closed.discard(key)
         self.dirty[key] = view
 
     def _view(self, event: Any) -> CaseView | None:
@@ -377,6 +389,16 @@ class CasesProjection(Projection):
         timeline.erase_contacts(cur, erased)
         self.counts.write(cur, counts)
         self.fresh = False
+        self._let_go()
+
+    def _let_go(self) -> None:
+        """Forget the closed cases once more than :attr:`keep_cases` are in memory (their rows are written)."""
+        cases = self.cases
+        if len(cases) <= self.keep_cases:
+            return
+        for key in self.closed:
+            cases.pop(key, None)
+        self.closed.clear()
 
     def _rows(self) -> _Rows:
         """The rows of what this batch changed, in key order; the batch is then forgotten."""

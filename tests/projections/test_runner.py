@@ -11,12 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from domain import commands as c
 from domain.application import PingjingApp
 from domain.case import Case
+from domain.workflow import CaseState
 from projections import ALL
 from projections.activity import ActivityProjection
 from projections.analyst import rebuild_in_memory
@@ -112,6 +114,34 @@ def test_catch_up_applies_the_whole_log_and_a_second_catch_up_applies_nothing(hi
         ("activity", head, head, 0),
     ]
     assert runner.catch_up() == 0
+    assert dump(runner.views) == dump(rebuild_in_memory(app))
+
+
+def test_closed_cases_let_go_of_are_restored_from_their_rows_when_they_hear_more(
+    history: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follower keeps its open cases in memory, not every case ever closed: with no room at all, every
+    closed case is let go of after each page; a case reopened or commended after closing is restored from
+    its rows, and the views end as a rebuild's."""
+    monkeypatch.setattr(CasesProjection, "keep_cases", 0)
+    restored: list[UUID] = []
+    restore = CasesProjection._restore
+
+    def restoring(self: CasesProjection, case_id: UUID) -> Any:
+        restored.append(case_id)
+        return restore(self, case_id)
+
+    monkeypatch.setattr(CasesProjection, "_restore", restoring)
+    app = history.app
+    runner = Runner(app, ViewStore.beside(app), ALL, page=7)
+
+    runner.catch_up()
+
+    assert restored, "the story's cases reopened or commended after closing were let go of, then restored"
+    cases = next(p for p in runner.projections if isinstance(p, CasesProjection))
+    assert all(view.case.state is not CaseState.CLOSED for view in cases.cases.values())
+    ((still_open,),) = runner.views.query("SELECT COUNT(*) FROM pj_board WHERE state <> ?", ("closed",))
+    assert len(cases.cases) == still_open > 0, "the open cases stay"
     assert dump(runner.views) == dump(rebuild_in_memory(app))
 
 
