@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
@@ -129,11 +129,14 @@ class CasesProjection(Projection):
     sources = (Case,)
     # Every row but the counts belongs to one case, and each case is folded from its own events.
     shardable = True
-    #: Closed cases are let go of (after a flush) once more than this many cases are in memory: a
-    #: process that follows the log for years keeps its open cases and the recent ones, not every
-    #: case ever opened. A closed case that hears of more (reopened, its contact erased) is
-    #: restored from its rows, as after a restart. A rebuild of a county stays under it.
+    #: Once more than this many cases are in memory, those closed more than :attr:`keep_closed_for`
+    #: before the latest event folded are let go of (after a flush): a process that follows the log
+    #: for years keeps its open cases and the recently closed ones, not every case ever opened. A
+    #: case let go of that hears more (reopened, its contact erased) is restored from its rows, as
+    #: after a restart; the year covers the contact's erasure (180 days by default) and most
+    #: reopenings, so a rebuild restores few.
     keep_cases: ClassVar[int] = 20_000
+    keep_closed_for: ClassVar[timedelta] = timedelta(days=366)
 
     def __init__(self, views: ViewStore, context: Context, share: Share | None = None) -> None:
         super().__init__(views, context, share)
@@ -155,6 +158,8 @@ class CasesProjection(Projection):
         self.fresh = self.views.position(self.tracking_name) == 0
         #: The cases in memory that are closed (by the key of :attr:`cases`), to let go of (:meth:`_let_go`).
         self.closed: set[int] = set()
+        #: When the latest event folded happened.
+        self.latest: datetime | None = None
 
     # -- folding ----------------------------------------------------------------------------
 
@@ -185,6 +190,7 @@ class CasesProjection(Projection):
             self.closed.add(key)
         else:
             self.closed.discard(key)
+        self.latest = at
         self.dirty[key] = view
 
     def _view(self, event: Any) -> CaseView | None:
@@ -392,13 +398,20 @@ class CasesProjection(Projection):
         self._let_go()
 
     def _let_go(self) -> None:
-        """Forget the closed cases once more than :attr:`keep_cases` are in memory (their rows are written)."""
+        """Forget the cases closed long ago once more than :attr:`keep_cases` are in memory (their rows are written)."""
         cases = self.cases
-        if len(cases) <= self.keep_cases:
+        if len(cases) <= self.keep_cases or self.latest is None:
             return
+        before = self.latest - self.keep_closed_for
+        gone = []
         for key in self.closed:
+            view = cases.get(key)
+            closed_at = view.case.closed_at if view is not None else None
+            if closed_at is None or closed_at <= before:
+                gone.append(key)
+        for key in gone:
             cases.pop(key, None)
-        self.closed.clear()
+            self.closed.discard(key)
 
     def _rows(self) -> _Rows:
         """The rows of what this batch changed, in key order; the batch is then forgotten."""

@@ -124,6 +124,7 @@ def test_closed_cases_let_go_of_are_restored_from_their_rows_when_they_hear_more
     closed case is let go of after each page; a case reopened or commended after closing is restored from
     its rows, and the views end as a rebuild's."""
     monkeypatch.setattr(CasesProjection, "keep_cases", 0)
+    monkeypatch.setattr(CasesProjection, "keep_closed_for", timedelta(0))
     restored: list[UUID] = []
     restore = CasesProjection._restore
 
@@ -143,6 +144,21 @@ def test_closed_cases_let_go_of_are_restored_from_their_rows_when_they_hear_more
     ((still_open,),) = runner.views.query("SELECT COUNT(*) FROM pj_board WHERE state <> ?", ("closed",))
     assert len(cases.cases) == still_open > 0, "the open cases stay"
     assert dump(runner.views) == dump(rebuild_in_memory(app))
+
+
+def test_cases_closed_within_the_year_before_the_latest_event_stay_in_memory(
+    history: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(CasesProjection, "keep_cases", 0)
+    app = history.app
+    runner = Runner(app, ViewStore.beside(app), ALL, page=7)
+
+    runner.catch_up()
+
+    cases = next(p for p in runner.projections if isinstance(p, CasesProjection))
+    ((on_board,),) = runner.views.query("SELECT COUNT(*) FROM pj_board")
+    assert len(cases.cases) == on_board, "the story's cases closed days ago, not a year: all kept"
+    assert any(view.case.state is CaseState.CLOSED for view in cases.cases.values())
 
 
 def test_status_shows_the_lag_of_events_written_after_the_last_catch_up(history: County) -> None:
