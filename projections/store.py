@@ -30,6 +30,7 @@ SQLITE_ONLY = " WITHOUT ROWID"
 _CREATE_LOCK = 0x706A76696577
 #: The version of each projection's tables as stored (:meth:`ViewStore.upgrade`).
 VERSIONS = "pj_versions"
+_VERSIONS_TABLE = f"CREATE TABLE IF NOT EXISTS {VERSIONS} (projection TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class ViewStore:
         self.tracking: Any = recorder_class(datastore)
         with self._creating():
             self.tracking.create_table()
-        self.create([f"CREATE TABLE IF NOT EXISTS {VERSIONS} (projection TEXT PRIMARY KEY, version INTEGER NOT NULL)"])
+            with self.transaction(commit=True) as cur:
+                cur.execute(_VERSIONS_TABLE)
 
     @contextmanager
     def _creating(self) -> Iterator[None]:

@@ -22,7 +22,7 @@ from tests.projections.test_runner import tell_a_story
 
 
 @pytest.mark.parametrize("table", [timeline.TABLE, CASE_COUNTS, ACTIVITY_COUNTS])
-def test_the_views_written_a_row_per_event_have_no_rowid_on_sqlite(
+def test_the_largest_views_have_no_rowid_on_sqlite(
     tmp_path: Path, clock: FakeClock, table: str
 ) -> None:
     database = tmp_path / "events.sqlite3"

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import pytest
 from structlog.testing import capture_logs
 
+from domain.application import PingjingApp
 from domain.rates import Period, parse_period
 from projections import ALL
 from projections.activity import ActivityProjection
@@ -45,12 +46,21 @@ def narrow_counts(views: ViewStore) -> None:
         cur.execute(f"DELETE FROM {VERSIONS}")  # noqa: S608
 
 
-def test_a_store_of_the_old_shape_is_dropped_and_rebuilt_as_one_of_the_new(county: County) -> None:
+@pytest.fixture
+def old_store(county: County) -> tuple[PingjingApp, ViewStore]:
+    """The story, its views folded, then made to look as a store of before the versions."""
     tell_a_story(county)
     app = county.app
     views = ViewStore.beside(app)
     Runner(app, views, ALL).catch_up()
     narrow_counts(views)
+    return app, views
+
+
+def test_a_store_of_the_old_shape_is_dropped_and_rebuilt_as_one_of_the_new(
+    old_store: tuple[PingjingApp, ViewStore],
+) -> None:
+    app, views = old_store
 
     runner = Runner(app, views, ALL)
 
@@ -72,8 +82,10 @@ def test_a_store_of_this_shape_keeps_its_rows_and_positions(county: County) -> N
     before = dump(views)
     head = app.recorder.max_notification_id()
 
-    again = Runner(app, views, ALL)
+    with capture_logs() as logs:
+        again = Runner(app, views, ALL)
 
+    assert [entry for entry in logs if entry["event"] == "projection_reshaped"] == []
     assert again.upgrade() == []
     assert positions(again) == {"cases": head, "activity": head}
     assert dump(views) == before
@@ -101,12 +113,10 @@ def test_raising_one_projections_version_rebuilds_that_projection_only(county: C
     assert Runner(app, views, [ALL[0], _Reshaped]).upgrade() == [], "dropped once, then recorded"
 
 
-def test_an_old_store_is_dropped_once_the_next_runner_finds_it_of_this_shape(county: County) -> None:
-    tell_a_story(county)
-    app = county.app
-    views = ViewStore.beside(app)
-    Runner(app, views, ALL).catch_up()
-    narrow_counts(views)
+def test_an_old_store_is_dropped_once_the_next_runner_finds_it_of_this_shape(
+    old_store: tuple[PingjingApp, ViewStore],
+) -> None:
+    app, views = old_store
 
     first = Runner(app, views, ALL)
     first.catch_up()
@@ -123,16 +133,12 @@ def _month(views: ViewStore) -> Period:
 
 
 def test_processes_starting_together_on_an_old_store_drop_it_once_and_all_start(
-    county: County, monkeypatch: pytest.MonkeyPatch
+    old_store: tuple[PingjingApp, ViewStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``serve --workers N`` starts a runner in every process at once: the drop is done by one of
     them under the store's write lock (SQLite) or advisory lock (PostgreSQL); the others find the
     new shape, and none fails."""
-    tell_a_story(county)
-    app = county.app
-    views = ViewStore.beside(app)
-    Runner(app, views, ALL).catch_up()
-    narrow_counts(views)
+    app, views = old_store
     start = threading.Barrier(4)
     failed: list[BaseException] = []
     # Every runner has looked (without the lock) and seen the old shape before any drops it.

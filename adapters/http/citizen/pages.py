@@ -151,12 +151,16 @@ class Page:
     def render(self, template: str, status: int = 200, headers: dict[str, str] | None = None,
                **values: Any) -> HTMLResponse:
         """The page, with the language switch and any cookies it sets."""
+        return self._finish(self._made(template, status, headers, values))
+
+    def _made(self, template: str, status: int, headers: dict[str, str] | None,
+              values: dict[str, Any]) -> HTMLResponse:
+        """The page rendered, with the language switch (not yet its cookies and headers)."""
         other: Lang = "en" if self.lang == "zh" else "zh"
         context = {"t": self.t, "lang": self.lang, "html_lang": "zh-CN" if self.lang == "zh" else "en",
                    "switch_url": f"{self.request.url.path}?lang={other}", **values}
-        response = self.site.templates.TemplateResponse(self.request, template, context, status_code=status,
-                                                        headers=headers)
-        return self._finish(response)
+        return self.site.templates.TemplateResponse(self.request, template, context, status_code=status,
+                                                    headers=headers)
 
     def render_same(self, depends: Hashable, template: str, **values: Any) -> HTMLResponse:
         """:meth:`render` of a page that is the same for every visitor of this address in this language,
@@ -165,7 +169,7 @@ class Page:
         made = self.site.rendered
         body = made.get(key)
         if body is None:
-            body = bytes(self.render(template, **values).body)
+            body = bytes(self._made(template, 200, None, values).body)
             if len(made) >= RENDERED_PAGES:  # a county has a few hundred codes: this only bounds memory
                 made.clear()
             made[key] = body
@@ -429,13 +433,13 @@ def _case_view(page: Page, svc: Services, case: Case) -> dict[str, Any]:
 
 async def _scan_route(request: Request) -> Response:
     """``GET /s/{token}``: :func:`rate_page`."""
-    page = Page(request, await pages(request), pick_lang(request))
+    page = await _page(request, await pages(request))
     return await run_in_threadpool(rate_page, request.path_params["token"], page, await services(request))
 
 
 async def _rating_route(request: Request) -> Response:
     """``POST /s/{token}``: :func:`submit_rating`."""
-    page = Page(request, await pages(request), pick_lang(request))
+    page = await _page(request, await pages(request))
     return await submit_rating(request.path_params["token"], page, await services(request))
 
 
